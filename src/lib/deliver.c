@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* All-or-nothing delivery of one message to several local mailboxes. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "deliver.h"
+#include "log.h"
+#include "mbox.h"
+#include "msg.h"
+#include "wbuf.h"
+
+static int
+by_login(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Append the record to one open mailbox and make it durable. */
+static int
+append_copy(struct mbox *mb, int spool_fd, const struct msg_headers *h,
+    const struct msg_envelope *env, struct wbuf *w)
+{
+	if (lseek(mb->fd, mb->old_size, SEEK_SET) < 0)
+		return -1;
+	wbuf_init(w, mb->fd);
+	if (msg_write_record(spool_fd, h, env, w) < 0) {
+		int saved = errno;
+
+		(void)wbuf_flush(w);
+		errno = saved;
+		return -1;
+	}
+	if (wbuf_flush(w) < 0)
+		return -1;
+	return mbox_commit(mb);
+}
+
+int
+deliver(int root_fd, int spool_fd, const struct msg_envelope *env,
+    const char *const *logins, size_t n, const char **failed_login_out)
+{
+	struct msg_headers h;
+	struct mbox *mbs = NULL;
+	struct wbuf *w = NULL;
+	const char **order = NULL;
+	size_t i, opened = 0;
+	int rc = -1, saved;
+
+	*failed_login_out = NULL;
+	if (msg_scan(spool_fd, &h) < 0)
+		return -1;
+	mbs = calloc(n, sizeof(*mbs));
+	order = calloc(n, sizeof(*order));
+	w = malloc(sizeof(*w));
+	if ((n > 0 && (mbs == NULL || order == NULL)) || w == NULL)
+		goto out;
+	/* One global order of locks: two deliveries to the same users can
+	 * never each hold a lock the other waits for. */
+	for (i = 0; i < n; i++)
+		order[i] = logins[i];
+	if (n > 1)
+		qsort(order, n, sizeof(*order), by_login);
+	for (i = 0; i < n; i++) {
+		const char *login = order[i];
+
+		if (mbox_open_append(root_fd, login, &mbs[opened]) < 0) {
+			*failed_login_out = login;
+			goto out;
+		}
+		opened++;
+		if (append_copy(&mbs[opened - 1], spool_fd, &h, env, w) < 0) {
+			*failed_login_out = login;
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	saved = errno;
+	for (i = 0; i < opened; i++) {
+		if (rc < 0 && mbox_rollback(&mbs[i]) < 0)
+			log_event(LOG_ERR, "rollback",
+			    "mailbox of %s: cannot cut back to %lld bytes: %s",
+			    mbs[i].login, (long long)mbs[i].old_size,
+			    strerror(errno));
+		mbox_close(&mbs[i]);
+	}
+	free(w);
+	free(order);
+	free(mbs);
+	errno = saved;
+	return rc;
+}

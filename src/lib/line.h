@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/* Bounded line input with an idle timeout. */
+#ifndef SOCKMAIL_LINE_H
+#define SOCKMAIL_LINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct transport;
+
+/* Room for the longest piece line_read_part hands out, plus its ending. */
+#define LINE_BUF_SIZE	8192
+
+enum line_status {
+	LINE_OK,
+	LINE_EOF,
+	LINE_TOO_LONG,
+	LINE_TIMEOUT,
+	LINE_ERR,
+};
+
+/* How a piece returned by line_read_part ended. */
+enum line_end {
+	LINE_END_NONE,		/* the line goes on in the next piece */
+	LINE_END_LF,		/* a bare LF */
+	LINE_END_CRLF,		/* CR LF */
+	LINE_END_EOF,		/* input ended in the middle of the line */
+};
+
+struct line_reader {
+	struct transport	*t;
+	int			 timeout_ms;	/* per wait for input; -1: none */
+	/* Called right before the reader blocks for more input, so that
+	 * replies to pipelined commands go out in one write when the input
+	 * runs dry (RFC 2920). Returns 0, or -1 when the peer is gone. */
+	int			(*before_wait)(void *arg);
+	void			*before_wait_arg;
+	size_t			 start, end;	/* unread bytes are buf[start, end) */
+	bool			 at_eof;
+	char			 buf[LINE_BUF_SIZE];
+};
+
+/* Set up r to read from t; timeout_s <= 0 means wait forever. */
+void	line_reader_init(struct line_reader *r, struct transport *t,
+	    int timeout_s);
+
+/* Throw away everything read ahead but not yet consumed (STARTTLS: bytes
+ * that arrived before the handshake must never be taken as coming inside
+ * it). */
+void	line_reader_discard(struct line_reader *r);
+
+/* Whether a complete line is already buffered, so reading it will not
+ * wait. */
+bool	line_reader_has_line(const struct line_reader *r);
+
+/* Read one line into buf (at most size-1 bytes, NUL-terminated; size >= 2).
+ * The line ending is removed and *crlf_out says whether it was CR LF. The
+ * line may contain NUL bytes: *len_out is its true length. A last line cut
+ * off by the end of input is returned as a line without CR LF.
+ * On LINE_TOO_LONG the whole line has been read and thrown away, so the
+ * caller can reply and carry on. */
+enum line_status line_read(struct line_reader *r, char *buf, size_t size,
+	    size_t *len_out, bool *crlf_out);
+
+/* Read the next piece of a line of any length: at most size bytes (size >=
+ * 2, at most LINE_BUF_SIZE - 2) into buf, not NUL-terminated. *end_out says
+ * whether the line ended after this piece and how. A CR is never the last
+ * byte of a piece that does not end its line, so a CR LF is never split. */
+enum line_status line_read_part(struct line_reader *r, char *buf,
+	    size_t size, size_t *len_out, enum line_end *end_out);
+
+#endif

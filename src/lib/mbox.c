@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/* The mailbox store: locked, all-or-nothing appends to my_mailbox.txt.
+ *
+ * Locking: an append holds an exclusive fcntl lock on the whole mailbox
+ * file while it writes and fsyncs. A rewrite (POP3 UPDATE) replaces the
+ * file by rename while holding that lock on the old one; so once a writer
+ * has its lock, it checks that the name still leads to the file it locked,
+ * and starts over on the new file when it does not. That way no delivery
+ * ever lands in a file that has been renamed away. fcntl locks (not flock)
+ * also work on NFSv4 and CephFS, and the kernel drops them when the
+ * process dies, however it dies. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mbox.h"
+#include "str.h"
+
+#define TAIL_BLOCK	65536
+#define REOPEN_TRIES	100
+
+void
+mbox_init(struct mbox *mb)
+{
+	mb->fd = -1;
+	mb->old_size = 0;
+	mb->login[0] = '\0';
+}
+
+static void
+close_keep_errno(int fd)
+{
+	int saved = errno;
+
+	(void)close(fd);
+	errno = saved;
+}
+
+/* Open the folder name under dir_fd, creating it (mode 0700) when missing
+ * and fsyncing dir_fd so the new entry survives a crash. A symbolic link
+ * is refused (ELOOP or ENOTDIR). */
+static int
+open_folder(int dir_fd, const char *name)
+{
+	const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	int fd;
+
+	fd = openat(dir_fd, name, flags);
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
+	if (mkdirat(dir_fd, name, 0700) < 0 && errno != EEXIST)
+		return -1;
+	if (fsync(dir_fd) < 0)
+		return -1;
+	return openat(dir_fd, name, flags);
+}
+
+/* Open the mailbox file in user_fd, creating it when missing; refuse
+ * anything but a regular file with one link. */
+static int
+open_mailbox_file(int user_fd, struct stat *st_out)
+{
+	const int flags = O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+	    O_NOCTTY;
+	int fd;
+
+	fd = openat(user_fd, MBOX_FILE, flags);
+	if (fd < 0 && errno == ENOENT) {
+		fd = openat(user_fd, MBOX_FILE, flags | O_CREAT | O_EXCL, 0600);
+		if (fd >= 0 && fsync(user_fd) < 0) {
+			close_keep_errno(fd);
+			return -1;
+		}
+		if (fd < 0 && errno == EEXIST)
+			fd = openat(user_fd, MBOX_FILE, flags);
+	}
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st_out) < 0) {
+		close_keep_errno(fd);
+		return -1;
+	}
+	if (!S_ISREG(st_out->st_mode) || st_out->st_nlink != 1) {
+		(void)close(fd);
+		errno = S_ISREG(st_out->st_mode) ? EMLINK : EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
+static int
+lock_whole_file(int fd)
+{
+	struct flock fl = {
+		.l_type = F_WRLCK,
+		.l_whence = SEEK_SET,
+		.l_start = 0,
+		.l_len = 0,
+	};
+	int rc;
+
+	do
+		rc = fcntl(fd, F_SETLKW, &fl);
+	while (rc < 0 && errno == EINTR);
+	return rc;
+}
+
+/* Whether the locked file is still the one the name leads to. */
+static int
+still_current(int user_fd, int fd, const struct stat *opened)
+{
+	struct stat by_name, by_fd;
+
+	if (fstat(fd, &by_fd) < 0)
+		return -1;
+	if (fstatat(user_fd, MBOX_FILE, &by_name, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -1;
+	return by_name.st_dev == opened->st_dev &&
+	    by_name.st_ino == opened->st_ino && by_fd.st_nlink == 1;
+}
+
+static int
+read_fully(int fd, char *buf, size_t len, off_t off)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = pread(fd, buf, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+off_t
+mbox_whole_length(int fd, off_t size, bool *needs_lf_out)
+{
+	char buf[TAIL_BLOCK + 2];
+	off_t hi = size, lo, rs, re, i;
+
+	*needs_lf_out = false;
+	if (size == 0)
+		return 0;
+	/* A "." at the very end without its LF still ends a message. */
+	rs = size >= 2 ? size - 2 : 0;
+	if (read_fully(fd, buf, (size_t)(size - rs), rs) < 0)
+		return -1;
+	if (buf[size - 1 - rs] == '.' && (size == 1 || buf[0] == '\n')) {
+		*needs_lf_out = true;
+		return size;
+	}
+	/* Otherwise the last ".\n" that starts a line ends the last message;
+	 * search backwards in blocks, each read with a byte of margin on
+	 * either side. */
+	while (hi > 0) {
+		lo = hi > TAIL_BLOCK ? hi - TAIL_BLOCK : 0;
+		rs = lo > 0 ? lo - 1 : 0;
+		re = hi + 1 < size ? hi + 1 : size;
+		if (read_fully(fd, buf, (size_t)(re - rs), rs) < 0)
+			return -1;
+		for (i = hi - 1; i >= lo; i--) {
+			if (i + 1 >= size)
+				continue;
+			if (buf[i - rs] == '.' && buf[i + 1 - rs] == '\n' &&
+			    (i == 0 || buf[i - 1 - rs] == '\n'))
+				return i + 2;
+		}
+		hi = lo;
+	}
+	return 0;
+}
+
+/* Cut off a torn tail, and give a final "." its LF. */
+static int
+repair_tail(struct mbox *mb, off_t size)
+{
+	off_t whole;
+	bool needs_lf;
+
+	whole = mbox_whole_length(mb->fd, size, &needs_lf);
+	if (whole < 0)
+		return -1;
+	if (whole < size) {
+		log_event(LOG_WARNING, "torn-tail",
+		    "mailbox of %s: cut off %lld bytes after the last message",
+		    mb->login, (long long)(size - whole));
+		if (ftruncate(mb->fd, whole) < 0)
+			return -1;
+	}
+	if (needs_lf) {
+		if (pwrite(mb->fd, "\n", 1, whole) != 1)
+			return -1;
+		whole++;
+	}
+	mb->old_size = whole;
+	return 0;
+}
+
+int
+mbox_open_append(int root_fd, const char *login, struct mbox *mb)
+{
+	struct stat st;
+	int users_fd = -1, user_fd = -1, fd = -1, tries, current;
+
+	mbox_init(mb);
+	if (str_copy(mb->login, sizeof(mb->login), login) < 0) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	users_fd = open_folder(root_fd, MBOX_USERS_DIR);
+	if (users_fd < 0)
+		goto fail;
+	user_fd = open_folder(users_fd, login);
+	if (user_fd < 0)
+		goto fail;
+	for (tries = 0; tries < REOPEN_TRIES; tries++) {
+		fd = open_mailbox_file(user_fd, &st);
+		if (fd < 0 || lock_whole_file(fd) < 0)
+			goto fail;
+		current = still_current(user_fd, fd, &st);
+		if (current < 0)
+			goto fail;
+		if (current)
+			break;
+		(void)close(fd);	/* replaced while we waited */
+		fd = -1;
+	}
+	if (fd < 0) {
+		errno = EAGAIN;
+		goto fail;
+	}
+	mb->fd = fd;
+	if (fstat(fd, &st) < 0 || repair_tail(mb, st.st_size) < 0)
+		goto fail;
+	(void)close(user_fd);
+	(void)close(users_fd);
+	return 0;
+fail:
+	if (fd >= 0)
+		close_keep_errno(fd);
+	if (user_fd >= 0)
+		close_keep_errno(user_fd);
+	if (users_fd >= 0)
+		close_keep_errno(users_fd);
+	mb->fd = -1;
+	return -1;
+}
+
+int
+mbox_commit(struct mbox *mb)
+{
+	return fsync(mb->fd);
+}
+
+int
+mbox_rollback(struct mbox *mb)
+{
+	if (ftruncate(mb->fd, mb->old_size) < 0)
+		return -1;
+	return fsync(mb->fd);
+}
+
+void
+mbox_close(struct mbox *mb)
+{
+	if (mb->fd >= 0)
+		(void)close(mb->fd);
+	mb->fd = -1;
+}

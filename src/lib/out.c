@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* Buffered reply output. */
+#include "config.h"
+
+#include <string.h>
+
+#include "out.h"
+#include "transport.h"
+
+void
+out_init(struct out *o, struct transport *t)
+{
+	o->t = t;
+	o->len = 0;
+	o->failed = false;
+}
+
+int
+out_flush(struct out *o)
+{
+	if (o->failed)
+		return -1;
+	if (o->len == 0)
+		return 0;
+	if (transport_write(o->t, o->buf, o->len) < 0) {
+		o->failed = true;
+		return -1;
+	}
+	o->len = 0;
+	return 0;
+}
+
+int
+out_flush_hook(void *o)
+{
+	return out_flush(o);
+}
+
+int
+out_put(struct out *o, const void *data, size_t len)
+{
+	if (o->failed)
+		return -1;
+	if (len > sizeof(o->buf) - o->len && out_flush(o) < 0)
+		return -1;
+	if (len > sizeof(o->buf)) {
+		if (transport_write(o->t, data, len) < 0) {
+			o->failed = true;
+			return -1;
+		}
+		return 0;
+	}
+	memcpy(o->buf + o->len, data, len);
+	o->len += len;
+	return 0;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/* Bounded string handling and strict number parsing. */
+#ifndef SOCKMAIL_STR_H
+#define SOCKMAIL_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Copy src into dst (size bytes), always NUL-terminated. Returns 0, or -1
+ * when src did not fit (dst then holds a truncated copy). */
+int	str_copy(char *dst, size_t size, const char *src);
+
+/* Copy n bytes of src and a NUL into dst; -1 when they do not fit. */
+int	str_copy_n(char *dst, size_t size, const char *src, size_t n);
+
+/* ASCII-only case-insensitive comparisons: the locale never changes what a
+ * protocol verb or a login matches. */
+bool	str_ieq(const char *a, const char *b);
+bool	str_iprefix(const char *s, const char *prefix);
+
+enum parse_uint_status {
+	PARSE_UINT_OK,
+	PARSE_UINT_EMPTY,
+	PARSE_UINT_NOT_DIGIT,	/* a sign, space or other junk */
+	PARSE_UINT_OVERFLOW,	/* above max */
+};
+
+/* Parse all of s as a decimal number no larger than max. */
+enum parse_uint_status parse_uint(const char *s, uint64_t max,
+	    uint64_t *value_out);
+
+/* Compare a (alen bytes) with b (blen bytes) in time that depends only on
+ * blen, the length of the guess, never on where they differ. */
+bool	str_const_eq(const char *a, size_t alen, const char *b, size_t blen);
+
+/* Overwrite n bytes at p in a way the compiler may not drop. */
+void	str_wipe(void *p, size_t n);
+
+#endif

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/* The plain file-descriptor transport. */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "transport.h"
+
+static ssize_t
+fd_read(void *ctx, void *buf, size_t len, int timeout_ms)
+{
+	struct fd_transport *t = ctx;
+	struct pollfd pfd = { .fd = t->in_fd, .events = POLLIN };
+	ssize_t n;
+	int ready;
+
+	/* poll, never alarm(): the wait is the only place time passes. */
+	do
+		ready = poll(&pfd, 1, timeout_ms);
+	while (ready < 0 && errno == EINTR);
+	if (ready < 0)
+		return -1;
+	if (ready == 0) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	do
+		n = read(t->in_fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+static int
+fd_write(void *ctx, const void *buf, size_t len)
+{
+	struct fd_transport *t = ctx;
+	const char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(t->out_fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static const struct transport_ops fd_ops = {
+	.read = fd_read,
+	.write = fd_write,
+};
+
+static void
+disable_nagle(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	int one = 1;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) < 0)
+		return;			/* not a socket: a pipe or a file */
+	if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+		return;
+	/* Failure only costs latency, never correctness. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+void
+fd_transport_init(struct fd_transport *t, int in_fd, int out_fd)
+{
+	t->base.ops = &fd_ops;
+	t->base.ctx = t;
+	t->in_fd = in_fd;
+	t->out_fd = out_fd;
+	disable_nagle(out_fd);
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/* The byte stream a session talks over: plain file descriptors now, a TLS
+ * connection or an in-memory buffer later, swapped in under the line reader
+ * and the reply writer without the session noticing. */
+#ifndef SOCKMAIL_TRANSPORT_H
+#define SOCKMAIL_TRANSPORT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct transport_ops {
+	/* Read at most len bytes, waiting at most timeout_ms (-1: forever).
+	 * Returns the count read, 0 at end of input, or -1 with errno set
+	 * (ETIMEDOUT when nothing arrived in time). */
+	ssize_t	(*read)(void *ctx, void *buf, size_t len, int timeout_ms);
+	/* Write all len bytes. Returns 0, or -1 with errno set. */
+	int	(*write)(void *ctx, const void *buf, size_t len);
+};
+
+struct transport {
+	const struct transport_ops	*ops;
+	void				*ctx;
+};
+
+/* A transport over two plain descriptors (a socket, a pipe or a file). */
+struct fd_transport {
+	struct transport	 base;
+	int			 in_fd;
+	int			 out_fd;
+};
+
+/* Wire t to in_fd and out_fd. When out_fd is a TCP socket, Nagle is turned
+ * off: a reply written in two pieces would otherwise wait for the client's
+ * delayed ACK (tens of milliseconds per exchange). */
+void	fd_transport_init(struct fd_transport *t, int in_fd, int out_fd);
+
+static inline ssize_t
+transport_read(struct transport *t, void *buf, size_t len, int timeout_ms)
+{
+	return t->ops->read(t->ctx, buf, len, timeout_ms);
+}
+
+static inline int
+transport_write(struct transport *t, const void *buf, size_t len)
+{
+	return t->ops->write(t->ctx, buf, len);
+}
+
+#endif

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/* Buffered writes to a file descriptor. */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wbuf.h"
+
+void
+wbuf_init(struct wbuf *w, int fd)
+{
+	w->fd = fd;
+	w->len = 0;
+	w->error = 0;
+}
+
+static void
+write_all(struct wbuf *w, const char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0 && w->error == 0) {
+		n = write(w->fd, p, len);
+		if (n < 0) {
+			if (errno != EINTR)
+				w->error = errno;
+			continue;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+void
+wbuf_put(struct wbuf *w, const void *data, size_t len)
+{
+	if (w->error != 0)
+		return;
+	if (len > sizeof(w->buf) - w->len) {
+		write_all(w, w->buf, w->len);
+		w->len = 0;
+	}
+	if (len > sizeof(w->buf)) {
+		write_all(w, data, len);
+		return;
+	}
+	memcpy(w->buf + w->len, data, len);
+	w->len += len;
+}
+
+int
+wbuf_flush(struct wbuf *w)
+{
+	write_all(w, w->buf, w->len);
+	w->len = 0;
+	if (w->error != 0) {
+		errno = w->error;
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/* Buffered writes to a file descriptor through a fixed buffer, so a
+ * message of any size crosses memory in bounded pieces. */
+#ifndef SOCKMAIL_WBUF_H
+#define SOCKMAIL_WBUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define WBUF_SIZE	65536
+
+struct wbuf {
+	int	fd;
+	size_t	len;
+	int	error;		/* first errno seen; 0 while all went well */
+	char	buf[WBUF_SIZE];
+};
+
+void	wbuf_init(struct wbuf *w, int fd);
+
+/* Queue len bytes. Errors are sticky: check the result of wbuf_flush. */
+void	wbuf_put(struct wbuf *w, const void *data, size_t len);
+
+/* Write what is queued. Returns 0, or -1 with errno set to the first
+ * error seen since wbuf_init. */
+int	wbuf_flush(struct wbuf *w);
+
+#endif

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/* sockmail-smtpd's session: everything but main, so that tests and fuzzers
+ * can run a whole SMTP session in-process over any transport. */
+#ifndef SOCKMAIL_SMTPD_H
+#define SOCKMAIL_SMTPD_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "line.h"
+#include "out.h"
+#include "userdb.h"
+
+#define SMTP_LINE_MAX		512	/* RFC 5321 4.5.3.1.4, CRLF included */
+#define SMTP_DOMAIN_MAX		255	/* RFC 5321 4.5.3.1.2 */
+#define SMTP_PATH_MAX		256	/* RFC 5321 4.5.3.1.3 */
+#define SMTP_RCPT_MAX		100	/* RFC 5321 4.5.3.1.8 */
+#define SMTP_ERRORS_MAX		20	/* 5xx replies before we hang up */
+#define SMTP_REPLY_MAX		1024
+#define SMTP_SIZE_DEFAULT	10485760
+#define SMTP_TIMEOUT_DEFAULT	300
+
+struct transport;
+struct wbuf;
+
+struct smtp_config {
+	int		 root_fd;	/* the mail root, opened O_DIRECTORY */
+	const char	*domain;	/* -n */
+	int		 timeout_s;	/* -t */
+	uint64_t	 size_max;	/* -s */
+};
+
+enum smtp_state {
+	SMTP_GREETED,		/* no HELO/EHLO yet */
+	SMTP_HELLO,		/* ready for MAIL */
+	SMTP_MAIL,		/* MAIL accepted, no recipient yet */
+	SMTP_RCPT,		/* at least one recipient accepted */
+};
+
+struct smtp_rcpt {
+	char	login[USERDB_LOGIN_MAX + 1];	/* as spelled in userinfo.txt */
+	char	addr[SMTP_PATH_MAX + 1];	/* as the client gave it */
+};
+
+struct smtp_session {
+	const struct smtp_config	*cfg;
+	struct line_reader		 in;
+	struct out			 out;
+	enum smtp_state			 state;
+	unsigned			 errors;	/* 5xx replies sent */
+	bool				 done;		/* end the session */
+	bool				 cmd_crlf;	/* the command ended in CRLF */
+	int				 exit_status;
+	int				 spool_fd;	/* -1 until first DATA */
+	struct wbuf			*spool_w;	/* writes to spool_fd */
+	char				 helo[SMTP_DOMAIN_MAX + 1];
+	char				 from[SMTP_PATH_MAX + 1];
+	struct smtp_rcpt		 rcpt[SMTP_RCPT_MAX];
+	size_t				 nrcpt;
+};
+
+/* Run one whole SMTP session over t: greeting, commands until QUIT, end of
+ * input, timeout or too many errors. Returns the exit status (SPEC §1). */
+int	smtp_session_run(const struct smtp_config *cfg, struct transport *t);
+
+/* Queue one reply line (CRLF added). A 5xx reply counts as an error. */
+void	smtp_reply(struct smtp_session *s, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/* Reply 421 and end the session; exit status 1 for a local fault, 0 for
+ * the client's behaviour (timeout, too many errors). */
+void	smtp_close(struct smtp_session *s, int exit_status);
+
+/* Clear the mail transaction (MAIL, RCPT), keeping HELO. */
+void	smtp_reset_transaction(struct smtp_session *s);
+
+/* DATA, from the 354 to the final reply; crlf tells how the DATA command
+ * line ended, which is how the data must end (smtpd-data.c). */
+void	smtp_receive_data(struct smtp_session *s, bool crlf);
+
+#endif
