@@ -27,6 +27,15 @@ enum line_end {
 	LINE_END_EOF,		/* input ended in the middle of the line */
 };
 
+/* How many bytes the ending of a piece took in the input. Reading a file
+ * of LF lines, a CR kept as content before an LF comes back as
+ * LINE_END_CRLF: this counts what is really in the file. */
+static inline size_t
+line_end_bytes(enum line_end end)
+{
+	return end == LINE_END_CRLF ? 2 : end == LINE_END_LF ? 1 : 0;
+}
+
 struct line_reader {
 	struct transport	*t;
 	int			 timeout_ms;	/* per wait for input; -1: none */

@@ -1,14 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /* The mailbox store: locked, all-or-nothing appends to my_mailbox.txt.
  *
- * Locking: an append holds an exclusive fcntl lock on the whole mailbox
- * file while it writes and fsyncs. A rewrite (POP3 UPDATE) replaces the
- * file by rename while holding that lock on the old one; so once a writer
- * has its lock, it checks that the name still leads to the file it locked,
- * and starts over on the new file when it does not. That way no delivery
- * ever lands in a file that has been renamed away. fcntl locks (not flock)
- * also work on NFSv4 and CephFS, and the kernel drops them when the
- * process dies, however it dies. */
+ * Locking: fcntl byte-range locks on the mailbox file itself, which work on
+ * NFSv4 and CephFS too and which the kernel drops when the process dies,
+ * however it dies. Two independent one-byte ranges, whatever the file
+ * holds:
+ * - MBOX_LOCK_APPEND guards the content: an append holds it exclusively
+ *   while it writes and fsyncs; a reader takes it shared for a consistent
+ *   view; a rewrite (POP3 UPDATE) holds it exclusively while it writes the
+ *   new file and renames it over the old one.
+ * - MBOX_LOCK_MAILDROP is a POP3 session's, from login to exit, so it
+ *   never stands in a delivery's way.
+ * A rename replaces the file, so once a lock is granted the holder checks
+ * that the name still leads to the file it locked, and starts over on the
+ * new file when it does not: no delivery ever lands in a file that has been
+ * renamed away. */
 #include "config.h"
 
 #include <errno.h>
@@ -93,19 +99,19 @@ open_mailbox_file(int user_fd, struct stat *st_out)
 	return fd;
 }
 
-static int
-lock_whole_file(int fd)
+int
+mbox_lock(int fd, off_t range, short type, bool wait)
 {
 	struct flock fl = {
-		.l_type = F_WRLCK,
+		.l_type = type,
 		.l_whence = SEEK_SET,
-		.l_start = 0,
-		.l_len = 0,
+		.l_start = range,
+		.l_len = 1,
 	};
 	int rc;
 
 	do
-		rc = fcntl(fd, F_SETLKW, &fl);
+		rc = fcntl(fd, wait ? F_SETLKW : F_SETLK, &fl);
 	while (rc < 0 && errno == EINTR);
 	return rc;
 }
@@ -183,80 +189,96 @@ mbox_whole_length(int fd, off_t size, bool *needs_lf_out)
 	return 0;
 }
 
-/* Cut off a torn tail, and give a final "." its LF. */
-static int
-repair_tail(struct mbox *mb, off_t size)
+off_t
+mbox_repair_tail(int fd, const char *login)
 {
+	struct stat st;
 	off_t whole;
 	bool needs_lf;
 
-	whole = mbox_whole_length(mb->fd, size, &needs_lf);
+	if (fstat(fd, &st) < 0)
+		return -1;
+	whole = mbox_whole_length(fd, st.st_size, &needs_lf);
 	if (whole < 0)
 		return -1;
-	if (whole < size) {
+	if (whole < st.st_size) {
 		log_event(LOG_WARNING, "torn-tail",
 		    "mailbox of %s: cut off %lld bytes after the last message",
-		    mb->login, (long long)(size - whole));
-		if (ftruncate(mb->fd, whole) < 0)
+		    login, (long long)(st.st_size - whole));
+		if (ftruncate(fd, whole) < 0)
 			return -1;
 	}
 	if (needs_lf) {
-		if (pwrite(mb->fd, "\n", 1, whole) != 1)
+		if (pwrite(fd, "\n", 1, whole) != 1)
 			return -1;
 		whole++;
 	}
-	mb->old_size = whole;
-	return 0;
+	return whole;
+}
+
+int
+mbox_open_locked(int root_fd, const char *login, off_t range, bool wait,
+    int *user_fd_out)
+{
+	struct stat st;
+	int users_fd, user_fd = -1, fd = -1, tries, current;
+
+	users_fd = open_folder(root_fd, MBOX_USERS_DIR);
+	if (users_fd < 0)
+		return -1;
+	user_fd = open_folder(users_fd, login);
+	close_keep_errno(users_fd);
+	if (user_fd < 0)
+		return -1;
+	for (tries = 0; tries < REOPEN_TRIES; tries++) {
+		fd = open_mailbox_file(user_fd, &st);
+		if (fd < 0)
+			goto fail;
+		if (mbox_lock(fd, range, F_WRLCK, wait) < 0) {
+			if (errno == EACCES)
+				errno = EAGAIN;
+			goto fail;
+		}
+		current = still_current(user_fd, fd, &st);
+		if (current < 0)
+			goto fail;
+		if (current) {
+			*user_fd_out = user_fd;
+			return fd;
+		}
+		(void)close(fd);	/* replaced while we waited */
+		fd = -1;
+	}
+	errno = EAGAIN;
+fail:
+	if (fd >= 0)
+		close_keep_errno(fd);
+	close_keep_errno(user_fd);
+	return -1;
 }
 
 int
 mbox_open_append(int root_fd, const char *login, struct mbox *mb)
 {
-	struct stat st;
-	int users_fd = -1, user_fd = -1, fd = -1, tries, current;
+	int user_fd;
 
 	mbox_init(mb);
 	if (str_copy(mb->login, sizeof(mb->login), login) < 0) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	users_fd = open_folder(root_fd, MBOX_USERS_DIR);
-	if (users_fd < 0)
-		goto fail;
-	user_fd = open_folder(users_fd, login);
-	if (user_fd < 0)
-		goto fail;
-	for (tries = 0; tries < REOPEN_TRIES; tries++) {
-		fd = open_mailbox_file(user_fd, &st);
-		if (fd < 0 || lock_whole_file(fd) < 0)
-			goto fail;
-		current = still_current(user_fd, fd, &st);
-		if (current < 0)
-			goto fail;
-		if (current)
-			break;
-		(void)close(fd);	/* replaced while we waited */
-		fd = -1;
-	}
-	if (fd < 0) {
-		errno = EAGAIN;
-		goto fail;
-	}
-	mb->fd = fd;
-	if (fstat(fd, &st) < 0 || repair_tail(mb, st.st_size) < 0)
-		goto fail;
+	mb->fd = mbox_open_locked(root_fd, login, MBOX_LOCK_APPEND, true,
+	    &user_fd);
+	if (mb->fd < 0)
+		return -1;
 	(void)close(user_fd);
-	(void)close(users_fd);
+	mb->old_size = mbox_repair_tail(mb->fd, login);
+	if (mb->old_size < 0) {
+		close_keep_errno(mb->fd);
+		mb->fd = -1;
+		return -1;
+	}
 	return 0;
-fail:
-	if (fd >= 0)
-		close_keep_errno(fd);
-	if (user_fd >= 0)
-		close_keep_errno(user_fd);
-	if (users_fd >= 0)
-		close_keep_errno(users_fd);
-	mb->fd = -1;
-	return -1;
 }
 
 int

@@ -9,6 +9,16 @@
 #define MBOX_USERS_DIR	"USERS"
 #define MBOX_FILE	"my_mailbox.txt"
 
+/* The byte ranges of the mailbox file that stand for its locks (see
+ * mbox.c). */
+#define MBOX_LOCK_APPEND	0
+#define MBOX_LOCK_MAILDROP	1
+
+/* Take (type F_WRLCK or F_RDLCK) or drop (F_UNLCK) the lock range of fd,
+ * waiting for it when wait is true. Returns 0, or -1 with errno set
+ * (EAGAIN or EACCES: held by another process, when not waiting). */
+int	mbox_lock(int fd, off_t range, short type, bool wait);
+
 /* A mailbox opened for appending, under its exclusive lock. */
 struct mbox {
 	int	fd;		/* -1 when closed */
@@ -25,6 +35,20 @@ void	mbox_init(struct mbox *mb);
  * link, a hard link or not a regular file. Once locked, cuts off a torn
  * tail (SPEC §3) and logs it. Returns 0, or -1 with errno set. */
 int	mbox_open_append(int root_fd, const char *login, struct mbox *mb);
+
+/* Open login's folder and mailbox as mbox_open_append does, and take the
+ * lock range exclusively, waiting for it or not (EAGAIN when held). Once
+ * granted, makes sure the name still leads to the locked file, and starts
+ * over when a rewrite has replaced it. Returns the mailbox descriptor with
+ * *user_fd_out its folder's (both the caller's to close), or -1 with errno
+ * set. */
+int	mbox_open_locked(int root_fd, const char *login, off_t range,
+	    bool wait, int *user_fd_out);
+
+/* Cut off a torn tail of the locked mailbox fd and give a final "." its
+ * LF, logging what was cut. Returns the length of the whole messages that
+ * remain, or -1 with errno set. */
+off_t	mbox_repair_tail(int fd, const char *login);
 
 /* Make what was appended durable (fsync). Returns 0 or -1. */
 int	mbox_commit(struct mbox *mb);

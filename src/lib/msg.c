@@ -130,9 +130,7 @@ next:
 		pos += (off_t)len;
 		at_line_start = end != LINE_END_NONE;
 		if (at_line_start) {
-			/* A CR kept as content before the LF looks like a
-			 * CR LF to the reader: count what is in the file. */
-			pos += end == LINE_END_CRLF ? 2 : end == LINE_END_LF;
+			pos += (off_t)line_end_bytes(end);
 			if (current >= 0)
 				h_out->field[current].line_end = pos;
 		}

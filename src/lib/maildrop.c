@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: MIT */
+/* A POP3 session's maildrop: lock, index, and the UPDATE rewrite.
+ *
+ * The maildrop lock (MBOX_LOCK_MAILDROP, see mbox.c) is held from login
+ * until the process ends. Only its holder ever rewrites the mailbox, so
+ * once a torn tail is cut off at login, the messages read then, bytes
+ * [0, snapshot_end), stay as they are for the whole session while
+ * deliveries append beyond them under the append lock. UPDATE takes the
+ * append lock, copies the kept messages and everything delivered since
+ * login into a new file, fsyncs it and renames it over the old one; a
+ * delivery waiting for the lock then finds the name moved to a new file
+ * and appends there. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "line.h"
+#include "log.h"
+#include "maildrop.h"
+#include "mbox.h"
+#include "str.h"
+#include "transport.h"
+
+#define COPY_BLOCK	65536
+#define FNV_OFFSET	0xcbf29ce484222325ULL
+#define FNV_PRIME	0x100000001b3ULL
+
+void
+maildrop_init(struct maildrop *md)
+{
+	memset(md, 0, sizeof(*md));
+	md->fd = -1;
+	md->user_fd = -1;
+}
+
+static uint64_t
+fnv1a(uint64_t h, const char *p, size_t len)
+{
+	while (len-- > 0) {
+		h ^= (unsigned char)*p++;
+		h *= FNV_PRIME;
+	}
+	return h;
+}
+
+static int
+push_msg(struct maildrop *md, const struct maildrop_msg *m)
+{
+	struct maildrop_msg *grown;
+	size_t cap;
+
+	if (md->n == md->cap) {
+		cap = md->cap == 0 ? 64 : md->cap * 2;
+		if (cap < md->cap || cap > SIZE_MAX / sizeof(*grown)) {
+			errno = ENOMEM;
+			return -1;
+		}
+		grown = realloc(md->msgs, cap * sizeof(*grown));
+		if (grown == NULL)
+			return -1;
+		md->msgs = grown;
+		md->cap = cap;
+	}
+	md->msgs[md->n++] = *m;
+	return 0;
+}
+
+/* Split bytes [0, limit) of the mailbox into messages at their "." lines,
+ * in one pass. */
+static int
+scan(struct maildrop *md, off_t limit)
+{
+	static const char crlf[] = "\r\n";
+	struct fd_transport ft;
+	struct line_reader *r;
+	char *piece;
+	struct maildrop_msg m = { 0 };
+	enum line_status st;
+	enum line_end end;
+	bool at_line_start = true;
+	off_t pos = 0;
+	size_t len;
+	int rc = -1;
+
+	r = malloc(sizeof(*r));
+	piece = malloc(LINE_BUF_SIZE);
+	if (r == NULL || piece == NULL)
+		goto out;
+	if (lseek(md->fd, 0, SEEK_SET) < 0)
+		goto out;
+	fd_transport_init(&ft, md->fd, -1);
+	line_reader_init(r, &ft.base, 0);
+	m.hash = FNV_OFFSET;
+	while (pos < limit) {
+		st = line_read_part(r, piece, LINE_BUF_SIZE - 2, &len, &end);
+		if (st == LINE_EOF) {
+			errno = EIO;	/* shorter than it was under lock */
+			goto out;
+		}
+		if (st != LINE_OK)
+			goto out;
+		/* Only ".\n" separates: ".\r" would be stored stuffed. */
+		if (at_line_start && len == 1 && piece[0] == '.' &&
+		    end == LINE_END_LF) {
+			pos += 2;
+			m.end = pos;
+			if (push_msg(md, &m) < 0)
+				goto out;
+			m = (struct maildrop_msg){ .start = pos, .hash = FNV_OFFSET };
+			continue;
+		}
+		m.hash = fnv1a(m.hash, piece, len);
+		m.size += len;
+		if (at_line_start && len > 0 && piece[0] == '.')
+			m.size--;		/* sent stuffed, counted not */
+		if (end == LINE_END_CRLF) {
+			/* A CR kept as content, then the LF. */
+			m.hash = fnv1a(m.hash, crlf, 2);
+			m.size += 3;
+		} else if (end != LINE_END_NONE) {
+			m.hash = fnv1a(m.hash, crlf + 1, 1);
+			m.size += 2;
+		}
+		pos += (off_t)(len + line_end_bytes(end));
+		at_line_start = end != LINE_END_NONE;
+	}
+	md->snapshot_end = pos;
+	rc = 0;
+out:
+	free(piece);
+	free(r);
+	return rc;
+}
+
+int
+maildrop_open(struct maildrop *md, int root_fd, const char *login)
+{
+	off_t whole;
+	int saved;
+
+	maildrop_init(md);
+	if (str_copy(md->login, sizeof(md->login), login) < 0) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	md->fd = mbox_open_locked(root_fd, login, MBOX_LOCK_MAILDROP, false,
+	    &md->user_fd);
+	if (md->fd < 0)
+		return -1;
+	/* Under the append lock only long enough to cut off a torn tail:
+	 * after that, bytes [0, whole) are ours to read unlocked. */
+	if (mbox_lock(md->fd, MBOX_LOCK_APPEND, F_WRLCK, true) < 0)
+		goto fail;
+	whole = mbox_repair_tail(md->fd, login);
+	if (whole < 0 || mbox_lock(md->fd, MBOX_LOCK_APPEND, F_UNLCK, false) < 0)
+		goto fail;
+	if (scan(md, whole) < 0)
+		goto fail;
+	return 0;
+fail:
+	saved = errno;
+	maildrop_close(md);
+	errno = saved;
+	return -1;
+}
+
+void
+maildrop_stat(const struct maildrop *md, size_t *count_out,
+    uint64_t *octets_out)
+{
+	size_t i, count = 0;
+	uint64_t octets = 0;
+
+	for (i = 0; i < md->n; i++) {
+		if (md->msgs[i].deleted)
+			continue;
+		count++;
+		octets += md->msgs[i].size;
+	}
+	*count_out = count;
+	*octets_out = octets;
+}
+
+struct maildrop_msg *
+maildrop_get(struct maildrop *md, size_t num)
+{
+	if (num == 0 || num > md->n || md->msgs[num - 1].deleted)
+		return NULL;
+	return &md->msgs[num - 1];
+}
+
+static int
+by_hash(const void *a, const void *b)
+{
+	const struct maildrop_msg *x = *(const struct maildrop_msg *const *)a;
+	const struct maildrop_msg *y = *(const struct maildrop_msg *const *)b;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+int
+maildrop_number_twins(struct maildrop *md)
+{
+	struct maildrop_msg **order;
+	size_t i;
+
+	if (md->twins_numbered || md->n == 0) {
+		md->twins_numbered = true;
+		return 0;
+	}
+	order = calloc(md->n, sizeof(*order));
+	if (order == NULL)
+		return -1;
+	for (i = 0; i < md->n; i++)
+		order[i] = &md->msgs[i];
+	qsort(order, md->n, sizeof(*order), by_hash);
+	order[0]->twin = 0;
+	for (i = 1; i < md->n; i++)
+		order[i]->twin = order[i]->hash == order[i - 1]->hash ?
+		    order[i - 1]->twin + 1 : 0;
+	free(order);
+	md->twins_numbered = true;
+	return 0;
+}
+
+void
+maildrop_uid(const struct maildrop_msg *m, char *buf, size_t size)
+{
+	(void)snprintf(buf, size, "%016llx.%llu", (unsigned long long)m->hash,
+	    (unsigned long long)m->twin);
+}
+
+static int
+copy_range(int in_fd, off_t off, off_t len, int out_fd, char *block)
+{
+	ssize_t n, w;
+	size_t want;
+
+	while (len > 0) {
+		want = len < COPY_BLOCK ? (size_t)len : COPY_BLOCK;
+		n = pread(in_fd, block, want, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		for (w = 0; w < n; ) {
+			ssize_t k = write(out_fd, block + w, (size_t)(n - w));
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k < 0)
+				return -1;
+			w += k;
+		}
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Write the kept messages, then all mail delivered since login (bytes
+ * [snapshot_end, whole)), to out_fd. */
+static int
+write_kept(const struct maildrop *md, off_t whole, int out_fd)
+{
+	char *block;
+	size_t i = 0, j;
+	int rc = -1;
+
+	block = malloc(COPY_BLOCK);
+	if (block == NULL)
+		return -1;
+	while (i < md->n) {
+		if (md->msgs[i].deleted) {
+			i++;
+			continue;
+		}
+		for (j = i; j + 1 < md->n && !md->msgs[j + 1].deleted; j++)
+			;
+		if (copy_range(md->fd, md->msgs[i].start,
+		    md->msgs[j].end - md->msgs[i].start, out_fd, block) < 0)
+			goto out;
+		i = j + 1;
+	}
+	if (copy_range(md->fd, md->snapshot_end, whole - md->snapshot_end,
+	    out_fd, block) < 0)
+		goto out;
+	rc = 0;
+out:
+	free(block);
+	return rc;
+}
+
+int
+maildrop_update(struct maildrop *md)
+{
+	char host[64], tmp[256];
+	size_t i;
+	off_t whole;
+	int tfd = -1, n, saved;
+
+	for (i = 0; i < md->n && !md->msgs[i].deleted; i++)
+		;
+	if (i == md->n)
+		return 0;		/* nothing deleted: leave the file be */
+	if (gethostname(host, sizeof(host)) < 0)
+		return -1;
+	host[sizeof(host) - 1] = '\0';
+	/* Host and pid in the name: several hosts may share the mail root. */
+	n = snprintf(tmp, sizeof(tmp), "%s.%s.%ld.tmp", MBOX_FILE, host,
+	    (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (mbox_lock(md->fd, MBOX_LOCK_APPEND, F_WRLCK, true) < 0)
+		return -1;
+	whole = mbox_repair_tail(md->fd, md->login);
+	if (whole < md->snapshot_end) {
+		if (whole >= 0)
+			errno = EIO;	/* someone cut our messages */
+		goto fail;
+	}
+	(void)unlinkat(md->user_fd, tmp, 0);	/* a dead namesake's */
+	tfd = openat(md->user_fd, tmp, O_WRONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (tfd < 0)
+		goto fail;
+	if (write_kept(md, whole, tfd) < 0 || fsync(tfd) < 0)
+		goto fail;
+	if (close(tfd) < 0) {
+		tfd = -1;
+		goto fail;
+	}
+	tfd = -1;
+	if (renameat(md->user_fd, tmp, md->user_fd, MBOX_FILE) < 0)
+		goto fail;
+	/* The rename is done: from here on the new mailbox stands even if
+	 * the folder's fsync fails, so that is only logged. */
+	if (fsync(md->user_fd) < 0)
+		log_event(LOG_ERR, "update", "mailbox of %s: fsync of the "
+		    "folder: %s", md->login, strerror(errno));
+	(void)mbox_lock(md->fd, MBOX_LOCK_APPEND, F_UNLCK, false);
+	return 0;
+fail:
+	saved = errno;
+	if (tfd >= 0)
+		(void)close(tfd);
+	(void)unlinkat(md->user_fd, tmp, 0);
+	(void)mbox_lock(md->fd, MBOX_LOCK_APPEND, F_UNLCK, false);
+	errno = saved;
+	return -1;
+}
+
+void
+maildrop_close(struct maildrop *md)
+{
+	if (md->fd >= 0)
+		(void)close(md->fd);
+	if (md->user_fd >= 0)
+		(void)close(md->user_fd);
+	free(md->msgs);
+	maildrop_init(md);
+}

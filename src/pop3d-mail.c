@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT */
+/* sockmail-pop3d's TRANSACTION commands: STAT, LIST, RETR, TOP, DELE, UIDL
+ * and RSET (RFC 1939 5, SPEC §5). RETR and TOP stream from the mailbox. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pop3d.h"
+#include "log.h"
+#include "str.h"
+
+#define READ_BLOCK	65536
+#define ALL_LINES	UINT64_MAX
+#define MSG_NUM_MAX	((uint64_t)SIZE_MAX)
+
+/* Parse a message number; replies and returns NULL when there is no such
+ * (undeleted) message. */
+static struct maildrop_msg *
+get_msg(struct pop3_session *s, const char *arg, size_t *num_out)
+{
+	struct maildrop_msg *m;
+	uint64_t num;
+
+	switch (parse_uint(arg, MSG_NUM_MAX, &num)) {
+	case PARSE_UINT_OK:
+		break;
+	case PARSE_UINT_EMPTY:
+		pop3_reply(s, "-ERR message number required");
+		return NULL;
+	case PARSE_UINT_OVERFLOW:
+		pop3_reply(s, "-ERR no such message");
+		return NULL;
+	default:
+		pop3_reply(s, "-ERR invalid message number");
+		return NULL;
+	}
+	m = maildrop_get(&s->md, (size_t)num);
+	if (m == NULL) {
+		if (num >= 1 && num <= s->md.n)
+			pop3_reply(s, "-ERR message %zu already deleted",
+			    (size_t)num);
+		else
+			pop3_reply(s, "-ERR no such message, only %zu in "
+			    "maildrop", s->md.n);
+		return NULL;
+	}
+	*num_out = (size_t)num;
+	return m;
+}
+
+void
+pop3_cmd_stat(struct pop3_session *s, char *arg)
+{
+	uint64_t octets;
+	size_t count;
+
+	(void)arg;
+	maildrop_stat(&s->md, &count, &octets);
+	pop3_reply(s, "+OK %zu %" PRIu64, count, octets);
+}
+
+void
+pop3_cmd_list(struct pop3_session *s, char *arg)
+{
+	struct maildrop_msg *m;
+	uint64_t octets;
+	size_t i, count;
+
+	if (arg[0] != '\0') {
+		if ((m = get_msg(s, arg, &i)) != NULL)
+			pop3_reply(s, "+OK %zu %" PRIu64, i, m->size);
+		return;
+	}
+	maildrop_stat(&s->md, &count, &octets);
+	pop3_reply(s, "+OK %zu messages (%" PRIu64 " octets)", count, octets);
+	for (i = 0; i < s->md.n; i++)
+		if (!s->md.msgs[i].deleted)
+			pop3_reply(s, "%zu %" PRIu64, i + 1, s->md.msgs[i].size);
+	pop3_reply(s, ".");
+}
+
+void
+pop3_cmd_uidl(struct pop3_session *s, char *arg)
+{
+	char uid[MAILDROP_UID_MAX + 1];
+	struct maildrop_msg *m;
+	size_t i;
+
+	if (maildrop_number_twins(&s->md) < 0) {
+		pop3_reply(s, "-ERR [SYS/TEMP] out of memory");
+		return;
+	}
+	if (arg[0] != '\0') {
+		if ((m = get_msg(s, arg, &i)) != NULL) {
+			maildrop_uid(m, uid, sizeof(uid));
+			pop3_reply(s, "+OK %zu %s", i, uid);
+		}
+		return;
+	}
+	pop3_reply(s, "+OK unique-id listing follows");
+	for (i = 0; i < s->md.n; i++) {
+		if (s->md.msgs[i].deleted)
+			continue;
+		maildrop_uid(&s->md.msgs[i], uid, sizeof(uid));
+		pop3_reply(s, "%zu %s", i + 1, uid);
+	}
+	pop3_reply(s, ".");
+}
+
+void
+pop3_cmd_dele(struct pop3_session *s, char *arg)
+{
+	struct maildrop_msg *m;
+	size_t num;
+
+	if ((m = get_msg(s, arg, &num)) == NULL)
+		return;
+	m->deleted = true;
+	pop3_reply(s, "+OK message %zu deleted", num);
+}
+
+void
+pop3_cmd_rset(struct pop3_session *s, char *arg)
+{
+	uint64_t octets;
+	size_t i, count;
+
+	(void)arg;
+	for (i = 0; i < s->md.n; i++)
+		s->md.msgs[i].deleted = false;
+	maildrop_stat(&s->md, &count, &octets);
+	pop3_reply(s, "+OK maildrop has %zu messages (%" PRIu64 " octets)",
+	    count, octets);
+}
+
+/* Reading a stored message in blocks. */
+struct range_reader {
+	int	 fd;
+	off_t	 pos, end;
+	char	*buf;
+};
+
+/* Read the next block of [pos, end) into r->buf; returns its length, 0 at
+ * the end, -1 on error. */
+static ssize_t
+range_next(struct range_reader *r)
+{
+	size_t want;
+	ssize_t n;
+
+	if (r->pos >= r->end)
+		return 0;
+	want = r->end - r->pos < READ_BLOCK ? (size_t)(r->end - r->pos) :
+	    READ_BLOCK;
+	do
+		n = pread(r->fd, r->buf, want, r->pos);
+	while (n < 0 && errno == EINTR);
+	if (n == 0) {
+		errno = EIO;		/* the mailbox shrank under us */
+		return -1;
+	}
+	return n;
+}
+
+/* Send the stored lines in [from, to) with CRLF endings, at most max_lines
+ * of them. *reached_out is the offset after the last line sent. Returns 0,
+ * or -1 when the mailbox cannot be read. */
+static int
+send_lines(struct pop3_session *s, struct range_reader *r, off_t from,
+    off_t to, uint64_t max_lines, off_t *reached_out)
+{
+	uint64_t lines = 0;
+	const char *p, *nl;
+	size_t run;
+	ssize_t n;
+
+	r->pos = from;
+	r->end = to;
+	while (lines < max_lines && (n = range_next(r)) != 0) {
+		if (n < 0)
+			return -1;
+		p = r->buf;
+		while (lines < max_lines && p < r->buf + n) {
+			nl = memchr(p, '\n', (size_t)(r->buf + n - p));
+			run = nl != NULL ? (size_t)(nl - p) : (size_t)(r->buf + n - p);
+			pop3_send(s, p, run);
+			p += run;
+			if (nl != NULL) {
+				pop3_send(s, "\r\n", 2);
+				p++;
+				lines++;
+			}
+		}
+		r->pos += p - r->buf;
+	}
+	*reached_out = r->pos;
+	return 0;
+}
+
+/* The offset of the first empty line in [from, to), or to when there is
+ * none. Returns -1 when the mailbox cannot be read. */
+static off_t
+find_empty_line(struct range_reader *r, off_t from, off_t to)
+{
+	bool at_line_start = true;
+	ssize_t n, i;
+
+	r->pos = from;
+	r->end = to;
+	while ((n = range_next(r)) != 0) {
+		if (n < 0)
+			return -1;
+		for (i = 0; i < n; i++) {
+			if (r->buf[i] == '\n' && at_line_start)
+				return r->pos + i;
+			at_line_start = r->buf[i] == '\n';
+		}
+		r->pos += n;
+	}
+	return to;
+}
+
+/* The fields sockmail stores above the body (SPEC §3). */
+#define STORED_FIELDS	4
+
+static int
+send_top(struct pop3_session *s, struct range_reader *r,
+    const struct maildrop_msg *m, uint64_t body_lines)
+{
+	off_t content_end = m->end - 2;	/* before the ".\n" line */
+	off_t empty, body;
+
+	empty = find_empty_line(r, m->start, content_end);
+	if (empty < 0)
+		return -1;
+	if (empty < content_end) {
+		/* The header block with its empty line, then the body. */
+		if (send_lines(s, r, m->start, empty + 1, ALL_LINES, &body) < 0)
+			return -1;
+	} else {
+		if (send_lines(s, r, m->start, content_end, STORED_FIELDS,
+		    &body) < 0)
+			return -1;
+		pop3_send(s, "\r\n", 2);
+	}
+	if (body_lines > 0 &&
+	    send_lines(s, r, body, content_end, body_lines, &body) < 0)
+		return -1;
+	pop3_reply(s, ".");
+	return 0;
+}
+
+/* A failed read in the middle of a multi-line reply: the client cannot be
+ * told cleanly any more, so the session ends (without UPDATE). */
+static void
+read_failed(struct pop3_session *s, size_t num)
+{
+	log_event(LOG_ERR, "retr", "mailbox of %s, message %zu: %s",
+	    s->md.login, num, strerror(errno));
+	s->done = true;
+	s->exit_status = 1;
+}
+
+void
+pop3_cmd_retr(struct pop3_session *s, char *arg)
+{
+	struct range_reader r = { .fd = s->md.fd };
+	struct maildrop_msg *m;
+	off_t reached;
+	size_t num;
+
+	if ((m = get_msg(s, arg, &num)) == NULL)
+		return;
+	r.buf = malloc(READ_BLOCK);
+	if (r.buf == NULL) {
+		pop3_reply(s, "-ERR [SYS/TEMP] out of memory");
+		return;
+	}
+	pop3_reply(s, "+OK %" PRIu64 " octets", m->size);
+	/* The stored lines are dot-stuffed already and end with the "."
+	 * line: with CRLF endings they are the reply as RFC 1939 wants it. */
+	if (send_lines(s, &r, m->start, m->end, ALL_LINES, &reached) < 0)
+		read_failed(s, num);
+	free(r.buf);
+}
+
+void
+pop3_cmd_top(struct pop3_session *s, char *arg)
+{
+	struct range_reader r = { .fd = s->md.fd };
+	struct maildrop_msg *m;
+	char *lines;
+	uint64_t k;
+	size_t num;
+
+	lines = strchr(arg, ' ');
+	if (lines == NULL) {
+		pop3_reply(s, "-ERR usage: TOP message lines");
+		return;
+	}
+	*lines++ = '\0';
+	if (parse_uint(lines, UINT64_MAX, &k) != PARSE_UINT_OK) {
+		pop3_reply(s, "-ERR invalid number of lines");
+		return;
+	}
+	if ((m = get_msg(s, arg, &num)) == NULL)
+		return;
+	r.buf = malloc(READ_BLOCK);
+	if (r.buf == NULL) {
+		pop3_reply(s, "-ERR [SYS/TEMP] out of memory");
+		return;
+	}
+	pop3_reply(s, "+OK top of message follows");
+	if (send_top(s, &r, m, k) < 0)
+		read_failed(s, num);
+	free(r.buf);
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/* sockmail-pop3d's session: everything but main, so that tests and fuzzers
+ * can run a whole POP3 session in-process over any transport. */
+#ifndef SOCKMAIL_POP3D_H
+#define SOCKMAIL_POP3D_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "line.h"
+#include "maildrop.h"
+#include "out.h"
+#include "userdb.h"
+
+#define POP3_LINE_MAX		255	/* RFC 2449 4, CRLF included */
+#define POP3_REPLY_MAX		1024
+#define POP3_TIMEOUT_DEFAULT	600	/* RFC 1939 3: at least 10 minutes */
+#define POP3_FAIL_DELAY_DEFAULT	2
+#define POP3_LOGIN_FAILURES_MAX	3
+#define POP3_DOMAIN_MAX		255
+#define POP3_TIMESTAMP_MAX	(POP3_DOMAIN_MAX + 64)
+
+struct transport;
+
+struct pop3_config {
+	int		 root_fd;	/* the mail root, opened O_DIRECTORY */
+	const char	*domain;	/* -n */
+	int		 timeout_s;	/* -t */
+	int		 fail_delay_s;	/* -f */
+	bool		 apop;		/* -a */
+};
+
+enum pop3_state {
+	POP3_AUTHORIZATION,
+	POP3_TRANSACTION,
+};
+
+struct pop3_session {
+	const struct pop3_config	*cfg;
+	struct line_reader		 in;
+	struct out			 out;
+	enum pop3_state			 state;
+	bool				 done;
+	int				 exit_status;
+	unsigned			 failed_logins;
+	bool				 have_user;	/* USER was given */
+	char				 user[USERDB_LOGIN_MAX + 1];
+	char				 timestamp[POP3_TIMESTAMP_MAX + 1];
+	struct maildrop			 md;		/* in TRANSACTION */
+};
+
+/* Run one whole POP3 session over t: greeting, commands until QUIT, end of
+ * input or timeout. Returns the exit status (SPEC §1). */
+int	pop3_session_run(const struct pop3_config *cfg, struct transport *t);
+
+/* Queue one reply line; CRLF is added. */
+void	pop3_reply(struct pop3_session *s, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/* Queue raw bytes of a multi-line reply. */
+void	pop3_send(struct pop3_session *s, const void *data, size_t len);
+
+/* The TRANSACTION commands (pop3d-mail.c). */
+void	pop3_cmd_stat(struct pop3_session *s, char *arg);
+void	pop3_cmd_list(struct pop3_session *s, char *arg);
+void	pop3_cmd_retr(struct pop3_session *s, char *arg);
+void	pop3_cmd_top(struct pop3_session *s, char *arg);
+void	pop3_cmd_dele(struct pop3_session *s, char *arg);
+void	pop3_cmd_uidl(struct pop3_session *s, char *arg);
+void	pop3_cmd_rset(struct pop3_session *s, char *arg);
+
+#endif
