@@ -141,12 +141,13 @@ static int
 find_user(struct pop3_session *s, const char *login,
     struct userdb_entry *user)
 {
+	int found;
+
 	if (login[0] == '\0')
 		return 0;
-	if (userdb_find(s->cfg->root_fd, login, user) == 0)
-		return 1;
-	if (errno == ENOENT)
-		return 0;
+	found = userdb_find(s->cfg->root_fd, login, user);
+	if (found >= 0)
+		return found;
 	log_event(LOG_ERR, "userinfo", "cannot read %s: %s", USERDB_FILE,
 	    strerror(errno));
 	pop3_reply(s, "-ERR [SYS/TEMP] Local error, try again later");

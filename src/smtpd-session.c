@@ -283,15 +283,17 @@ rcpt_path(struct smtp_session *s, char *arg)
 		smtp_reply(s, "550 No such user");
 		return;
 	}
-	if (userdb_find(s->cfg->root_fd, local, &user) < 0) {
-		if (errno == ENOENT) {
-			log_event(LOG_INFO, "reject", "no such user: %s", addr);
-			smtp_reply(s, "550 No such user");
-		} else {
-			log_event(LOG_ERR, "userinfo", "cannot read %s: %s",
-			    USERDB_FILE, strerror(errno));
-			smtp_reply(s, REPLY_LOCAL);
-		}
+	switch (userdb_find(s->cfg->root_fd, local, &user)) {
+	case 1:
+		break;
+	case 0:
+		log_event(LOG_INFO, "reject", "no such user: %s", addr);
+		smtp_reply(s, "550 No such user");
+		return;
+	default:
+		log_event(LOG_ERR, "userinfo", "cannot read %s: %s",
+		    USERDB_FILE, strerror(errno));
+		smtp_reply(s, REPLY_LOCAL);
 		return;
 	}
 	userdb_entry_free(&user);

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "line.h"
@@ -12,6 +13,8 @@ void
 line_reader_init(struct line_reader *r, struct transport *t, int timeout_s)
 {
 	r->t = t;
+	if (timeout_s > INT_MAX / 1000)
+		timeout_s = INT_MAX / 1000;
 	r->timeout_ms = timeout_s > 0 ? timeout_s * 1000 : -1;
 	r->before_wait = NULL;
 	r->before_wait_arg = NULL;
@@ -62,6 +65,10 @@ line_read_part(struct line_reader *r, char *buf, size_t size,
 	const char *p, *nl;
 	size_t avail, n;
 
+	if (size < 2) {
+		errno = EINVAL;		/* no room for a piece and its CR */
+		return LINE_ERR;
+	}
 	if (size > sizeof(r->buf) - 2)
 		size = sizeof(r->buf) - 2;
 	for (;;) {

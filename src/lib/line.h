@@ -62,7 +62,7 @@ void	line_reader_discard(struct line_reader *r);
  * wait. */
 bool	line_reader_has_line(const struct line_reader *r);
 
-/* Read one line into buf (at most size-1 bytes, NUL-terminated; size >= 2).
+/* Read one line into buf (at most size-1 bytes, NUL-terminated; size >= 3).
  * The line ending is removed and *crlf_out says whether it was CR LF. The
  * line may contain NUL bytes: *len_out is its true length. A last line cut
  * off by the end of input is returned as a line without CR LF.
@@ -72,7 +72,8 @@ enum line_status line_read(struct line_reader *r, char *buf, size_t size,
 	    size_t *len_out, bool *crlf_out);
 
 /* Read the next piece of a line of any length: at most size bytes (size >=
- * 2, at most LINE_BUF_SIZE - 2) into buf, not NUL-terminated. *end_out says
+ * 2, else LINE_ERR with errno EINVAL; more than LINE_BUF_SIZE - 2 is
+ * taken as that) into buf, not NUL-terminated. *end_out says
  * whether the line ended after this piece and how. A CR is never the last
  * byte of a piece that does not end its line, so a CR LF is never split. */
 enum line_status line_read_part(struct line_reader *r, char *buf,

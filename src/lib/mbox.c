@@ -26,6 +26,7 @@
 #include "log.h"
 #include "mbox.h"
 #include "str.h"
+#include "userdb.h"
 
 #define TAIL_BLOCK	65536
 #define REOPEN_TRIES	100
@@ -223,6 +224,11 @@ mbox_open_locked(int root_fd, const char *login, off_t range, bool wait,
 	struct stat st;
 	int users_fd, user_fd = -1, fd = -1, tries, current;
 
+	/* Only a valid login ever becomes a folder name: no "..", no "/". */
+	if (!userdb_login_valid(login)) {
+		errno = EINVAL;
+		return -1;
+	}
 	users_fd = open_folder(root_fd, MBOX_USERS_DIR);
 	if (users_fd < 0)
 		return -1;
@@ -273,7 +279,7 @@ mbox_open_append(int root_fd, const char *login, struct mbox *mb)
 		return -1;
 	(void)close(user_fd);
 	mb->old_size = mbox_repair_tail(mb->fd, login);
-	if (mb->old_size < 0) {
+	if (mb->old_size < 0 || lseek(mb->fd, mb->old_size, SEEK_SET) < 0) {
 		close_keep_errno(mb->fd);
 		mb->fd = -1;
 		return -1;

@@ -28,8 +28,8 @@ struct mbox {
 
 void	mbox_init(struct mbox *mb);
 
-/* Open login's mailbox for appending and lock it exclusively, waiting for
- * the lock; create the user's folder (0700) and mailbox (0600) when
+/* Open login's mailbox for appending (positioned at its end) and lock it
+ * exclusively, waiting for the lock; create the user's folder (0700) and mailbox (0600) when
  * missing, fsyncing the folders that gained an entry. Refuses, with errno
  * ELOOP or EMLINK or EISDIR..., a folder or mailbox that is a symbolic
  * link, a hard link or not a regular file. Once locked, cuts off a torn

@@ -63,7 +63,7 @@ parse_uint(const char *s, uint64_t max, uint64_t *value_out)
 		if (*s < '0' || *s > '9')
 			return PARSE_UINT_NOT_DIGIT;
 		d = (unsigned)(*s - '0');
-		if (v > (max - d) / 10)
+		if (d > max || v > (max - d) / 10)
 			return PARSE_UINT_OVERFLOW;
 		v = v * 10 + d;
 	}

@@ -78,6 +78,10 @@ userdb_parse_line(const char *line, size_t len, struct userdb_entry *entry_out)
 	if (str_copy_n(entry_out->password, sizeof(entry_out->password),
 	    line + pw_start, pw_len) < 0)
 		return USERDB_LINE_BAD;
+	/* "{PLAIN}" alone would let an empty password in. */
+	if (str_ieq(entry_out->password, PLAIN_PREFIX) ||
+	    str_ieq(entry_out->password, CRYPT_PREFIX))
+		return USERDB_LINE_BAD;
 	return USERDB_LINE_USER;
 }
 
@@ -91,7 +95,7 @@ userdb_find(int root_fd, const char *login, struct userdb_entry *entry_out)
 	unsigned lineno = 0;
 	size_t len;
 	bool crlf;
-	int fd, err = ENOENT;
+	int fd, err = 0, found = 0;
 
 	fd = openat(root_fd, USERDB_FILE, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -122,7 +126,7 @@ userdb_find(int root_fd, const char *login, struct userdb_entry *entry_out)
 			break;
 		case USERDB_LINE_USER:
 			if (str_ieq(entry_out->login, login)) {
-				err = 0;
+				found = 1;
 				goto done;
 			}
 			break;
@@ -131,12 +135,13 @@ userdb_find(int root_fd, const char *login, struct userdb_entry *entry_out)
 done:
 	str_wipe(line, sizeof(line));
 	(void)close(fd);
-	if (err != 0) {
+	if (!found)
 		userdb_entry_free(entry_out);
+	if (err != 0) {
 		errno = err;
 		return -1;
 	}
-	return 0;
+	return found;
 }
 
 static bool

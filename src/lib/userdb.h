@@ -32,9 +32,9 @@ enum userdb_line userdb_parse_line(const char *line, size_t len,
 
 /* Look login up (ASCII case-insensitively) in userinfo.txt under the mail
  * root root_fd, reading the file afresh. The first matching line wins;
- * malformed lines are logged and skipped. Returns 0 with *entry_out filled,
- * or -1 with errno ENOENT (no such user) or the error that kept the file
- * from being read. */
+ * malformed lines are logged and skipped. Returns 1 with *entry_out filled,
+ * 0 when there is no such user, or -1 with errno set when the file cannot
+ * be read (a missing userinfo.txt is a local fault, not "no such user"). */
 int	userdb_find(int root_fd, const char *login,
 	    struct userdb_entry *entry_out);
 

@@ -1,0 +1,204 @@
+#!/usr/bin/env bats
+# Delivery that cannot complete: a message for two users where the second
+# mailbox (in sorted login order: alice, then bob) cannot be written is
+# refused with 451 as a whole, and the first user's mailbox is left byte
+# for byte as it was (SPEC §2 mailbox checks, §4 all-or-nothing delivery).
+
+load helpers
+load net
+
+REPLY_451="451 Requested action aborted: local error in processing"
+
+setup() {
+	make_mailroot
+	SMALL_FS=
+	# alice already has one message, so "unchanged" means more than
+	# "still missing".
+	put_old_mail alice
+	mkdir -m 0700 "$MAILROOT/USERS/bob"
+}
+
+teardown() {
+	if [ -n "$SMALL_FS" ]; then
+		umount "$SMALL_FS" 2>/dev/null || umount -l "$SMALL_FS" || true
+	fi
+}
+
+# put_old_mail LOGIN: give LOGIN's mailbox one message, and keep a copy of
+# it in $BATS_TEST_TMPDIR/LOGIN.before.
+put_old_mail() {
+	mkdir -p "$MAILROOT/USERS/$1"
+	chmod 0700 "$MAILROOT/USERS/$1"
+	printf '%s\n' 'From: old@client.example' "To: $1@test.example" \
+	    'Subject: earlier' 'Received: 2026-01-01 : 00 : 00' 'older mail' . \
+	    >"$(mailbox "$1")"
+	chmod 0600 "$(mailbox "$1")"
+	cp "$(mailbox "$1")" "$BATS_TEST_TMPDIR/$1.before"
+}
+
+# tree_state: every name under the mail root with its type, size and link
+# count, to show that a refused delivery left nothing behind.
+tree_state() {
+	find "$MAILROOT" -mindepth 1 -printf '%P %y %s %n\n' | sort
+}
+
+# send_to_alice_and_bob [LINE...]: one message for alice and bob over a
+# pipe, then LINEs, then QUIT.
+send_to_alice_and_bob() {
+	smtpd_pipe 'HELO client.example' 'MAIL FROM:<labxyz@client.example>' \
+	    'RCPT TO:<alice@test.example>' 'RCPT TO:<bob@test.example>' DATA \
+	    'Subject: for two' '' 'This must reach both or neither.' . \
+	    "$@" QUIT
+}
+
+# assert_refused_whole: the output of `run send_to_alice_and_bob` shows a
+# 451 for the message, and alice's mailbox is as before.
+assert_refused_whole() {
+	assert_success
+	assert_line --index 3 "250 alice... Recipient ok"
+	assert_line --index 4 "250 bob... Recipient ok"
+	assert_line --index 5 '354 Enter mail, end with "." on a line by itself'
+	assert_line --index 6 "$REPLY_451"
+	cmp "$BATS_TEST_TMPDIR/alice.before" "$(mailbox alice)"
+}
+
+@test "a mailbox that is a symbolic link is refused with 451, its target untouched, and no copy is left for the other user" {
+	printf 'precious\n' >"$BATS_TEST_TMPDIR/target"
+	cp "$BATS_TEST_TMPDIR/target" "$BATS_TEST_TMPDIR/target.before"
+	ln -s "$BATS_TEST_TMPDIR/target" "$(mailbox bob)"
+	before=$(tree_state)
+	run send_to_alice_and_bob
+	assert_refused_whole
+	cmp "$BATS_TEST_TMPDIR/target.before" "$BATS_TEST_TMPDIR/target"
+	assert [ -L "$(mailbox bob)" ]
+	assert_equal "$(tree_state)" "$before"
+}
+
+@test "a mailbox that is a dangling symbolic link is refused with 451 and its target is not created" {
+	ln -s "$BATS_TEST_TMPDIR/nowhere" "$(mailbox bob)"
+	before=$(tree_state)
+	run send_to_alice_and_bob
+	assert_refused_whole
+	assert [ ! -e "$BATS_TEST_TMPDIR/nowhere" ]
+	assert_equal "$(tree_state)" "$before"
+}
+
+@test "a mailbox that is a directory is refused with 451 and no copy is left for the other user" {
+	mkdir "$(mailbox bob)"
+	before=$(tree_state)
+	run send_to_alice_and_bob
+	assert_refused_whole
+	assert_equal "$(tree_state)" "$before"
+}
+
+@test "a mailbox with a second hard link is refused with 451 and neither name changes" {
+	put_old_mail bob
+	ln "$(mailbox bob)" "$BATS_TEST_TMPDIR/bob-link"
+	before=$(tree_state)
+	run send_to_alice_and_bob
+	assert_refused_whole
+	cmp "$BATS_TEST_TMPDIR/bob.before" "$(mailbox bob)"
+	cmp "$BATS_TEST_TMPDIR/bob.before" "$BATS_TEST_TMPDIR/bob-link"
+	assert_equal "$(tree_state)" "$before"
+}
+
+@test "a user folder that is a symbolic link is refused with 451 and the folder it points to is untouched" {
+	rmdir "$MAILROOT/USERS/bob"
+	mkdir -m 0700 "$BATS_TEST_TMPDIR/elsewhere"
+	printf 'not a mailbox of ours\n' >"$BATS_TEST_TMPDIR/elsewhere/my_mailbox.txt"
+	cp "$BATS_TEST_TMPDIR/elsewhere/my_mailbox.txt" "$BATS_TEST_TMPDIR/elsewhere.before"
+	ln -s "$BATS_TEST_TMPDIR/elsewhere" "$MAILROOT/USERS/bob"
+	before=$(tree_state)
+	run send_to_alice_and_bob
+	assert_refused_whole
+	cmp "$BATS_TEST_TMPDIR/elsewhere.before" "$BATS_TEST_TMPDIR/elsewhere/my_mailbox.txt"
+	run ls -A "$BATS_TEST_TMPDIR/elsewhere"
+	assert_output "my_mailbox.txt"
+	assert_equal "$(tree_state)" "$before"
+}
+
+@test "a refused delivery leaves no mail for a first user who had no mailbox yet" {
+	rm -r "$MAILROOT/USERS/alice"
+	ln -s "$BATS_TEST_TMPDIR/nowhere" "$(mailbox bob)"
+	run smtpd_pipe 'HELO client.example' 'MAIL FROM:<labxyz@client.example>' \
+	    'RCPT TO:<alice@test.example>' 'RCPT TO:<bob@test.example>' DATA \
+	    'Subject: for two' '' 'body' . QUIT
+	assert_success
+	assert_line --index 6 "$REPLY_451"
+	# Created on the way or not, alice's mailbox holds no message.
+	if [ -e "$(mailbox alice)" ]; then
+		assert [ ! -s "$(mailbox alice)" ]
+	fi
+}
+
+@test "after a 451 the session goes on: RSET, then a delivery to a good recipient gets 250" {
+	ln -s "$BATS_TEST_TMPDIR/nowhere" "$(mailbox bob)"
+	run send_to_alice_and_bob RSET 'MAIL FROM:<labxyz@client.example>' \
+	    'RCPT TO:<alice@test.example>' DATA 'Subject: second try' '' \
+	    'only for alice' .
+	assert_success
+	assert_line --index 6 "$REPLY_451"
+	assert_line --index 7 "250 OK"
+	assert_line --index 8 "250 <labxyz@client.example>... Sender ok"
+	assert_line --index 9 "250 alice... Recipient ok"
+	assert_line --index 10 '354 Enter mail, end with "." on a line by itself'
+	assert_line --index 11 "250 OK Message accepted for delivery"
+	assert_line --index 12 "221 test.example Service closing transmission channel"
+	# alice has her old mail and exactly the second message.
+	run normalize_mailbox "$(mailbox alice)"
+	assert_output - <<-'EOF'
+	From: old@client.example
+	To: alice@test.example
+	Subject: earlier
+	Received: DATE
+	older mail
+	.
+	From: labxyz@client.example
+	To: alice@test.example
+	Subject: second try
+	Received: DATE
+
+	only for alice
+	.
+	EOF
+}
+
+@test "a disk that fills up during delivery to two users gets 451 and leaves both mailboxes unchanged" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root to mount a small tmpfs"
+	mkdir "$BATS_TEST_TMPDIR/small"
+	mount -t tmpfs -o size=256k,mode=0755 sockmail-test "$BATS_TEST_TMPDIR/small" 2>/dev/null ||
+	    skip "mount -t tmpfs is not permitted here"
+	SMALL_FS="$BATS_TEST_TMPDIR/small"
+	make_mailroot "$SMALL_FS/root"
+	put_old_mail alice
+	put_old_mail bob
+
+	# A message of about 9 KiB (130 lines): appended to a one-page mailbox, each copy
+	# takes two more 4 KiB pages. Leave room for three pages: the first
+	# copy fits, the second does not.
+	mapfile -t body < <(head -c 8970 /dev/zero | tr '\0' x | fold -w 69)
+	page=$(stat -f -c %S "$SMALL_FS")
+	free=$(stat -f -c %a "$SMALL_FS")
+	fill=$((free - 3))
+	dd if=/dev/zero of="$SMALL_FS/filler" bs="$page" count="$fill" status=none
+	assert_equal "$(stat -f -c %a "$SMALL_FS")" 3
+	assert_equal "$page" 4096
+
+	before=$(tree_state)
+	run smtpd_pipe 'HELO client.example' 'MAIL FROM:<labxyz@client.example>' \
+	    'RCPT TO:<alice@test.example>' 'RCPT TO:<bob@test.example>' DATA \
+	    'Subject: too big for two' '' "${body[@]}" . QUIT
+	assert_success
+	assert_line --index 6 "$REPLY_451"
+	cmp "$BATS_TEST_TMPDIR/alice.before" "$(mailbox alice)"
+	cmp "$BATS_TEST_TMPDIR/bob.before" "$(mailbox bob)"
+	assert_equal "$(tree_state)" "$before"
+	# Whatever was written has been given back.
+	assert_equal "$(stat -f -c %a "$SMALL_FS")" 3
+
+	# The same message for one user fits.
+	run smtpd_pipe 'HELO client.example' 'MAIL FROM:<labxyz@client.example>' \
+	    'RCPT TO:<alice@test.example>' DATA \
+	    'Subject: fits for one' '' "${body[@]}" . QUIT
+	assert_line --index 5 "250 OK Message accepted for delivery"
+}

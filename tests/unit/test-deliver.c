@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for deliver: one identical record per login, or none. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "deliver.h"
+#include "log.h"
+#include "mbox.h"
+#include "msg.h"
+#include "tap.h"
+
+/* 2026-11-27 21:04:00 UTC */
+#define T_FIXED		((time_t)1795813440)
+#define MESSAGE		"Subject: Hello\nFrom: a@x\nX-Other: kept\n\n.dot\nbody\n"
+#define RECORD		"From: a@x\nTo: alice@x, bob@x\nSubject: Hello\n" \
+			"Received: 2026-11-27 : 21 : 04\n" \
+			"X-Other: kept\n\n..dot\nbody\n.\n"
+#define OLD		"From: o@x\nTo: alice@x\nSubject: old\n" \
+			"Received: 2026-01-01 : 00 : 00\nold\n.\n"
+
+static char	root[] = "/tmp/sockmail-deliver-XXXXXX";
+static int	root_fd = -1;
+
+static const struct msg_envelope env = { "a@x", "alice@x, bob@x", T_FIXED };
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+put_file(const char *name, const char *data, size_t len)
+{
+	int	fd = openat(root_fd, name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	if (fd == -1 || (len > 0 && write(fd, data, len) != (ssize_t)len) ||
+	    close(fd) == -1)
+		abort();
+}
+
+static void
+mkdir_at(const char *name)
+{
+	if (mkdirat(root_fd, name, 0700) == -1)
+		abort();
+}
+
+/* Whether root/name holds exactly want; shows what it holds if not. */
+static bool
+file_is(const char *name, const char *want, size_t wlen)
+{
+	struct stat	 st;
+	char		*got;
+	bool		 same;
+	int		 fd = openat(root_fd, name, O_RDONLY | O_NOFOLLOW);
+
+	if (fd == -1) {
+		printf("# %s: %s\n", name, strerror(errno));
+		return false;
+	}
+	if (fstat(fd, &st) == -1 || (got = malloc((size_t)st.st_size + 1)) == NULL)
+		abort();
+	if (pread(fd, got, (size_t)st.st_size, 0) != st.st_size)
+		abort();
+	got[st.st_size] = '\0';
+	same = (size_t)st.st_size == wlen && memcmp(got, want, wlen) == 0;
+	if (!same)
+		printf("# %s holds %lld bytes:\n%s# (end)\n", name,
+		    (long long)st.st_size, got);
+	free(got);
+	(void)close(fd);
+	return same;
+}
+
+static int
+spool(void)
+{
+	char	path[sizeof(root) + 16];
+	int	fd;
+
+	(void)snprintf(path, sizeof(path), "%s/spool", root);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1 || write(fd, MESSAGE, sizeof(MESSAGE) - 1) !=
+	    sizeof(MESSAGE) - 1 || lseek(fd, 0, SEEK_SET) == -1)
+		abort();
+	return fd;
+}
+
+static void
+test_two(void)
+{
+	static const char *const	 logins[] = { "bob", "alice" };
+	const char			*failed = NULL;
+	int				 fd = spool(), rc;
+
+	put_file("USERS/alice/my_mailbox.txt", OLD, sizeof(OLD) - 1);
+	rc = deliver(root_fd, fd, &env, logins, 2, &failed);
+	ok(rc == 0, "deliver: two logins (%s)", rc == 0 ? "ok" : strerror(errno));
+	ok(file_is("USERS/alice/my_mailbox.txt", OLD RECORD,
+	    sizeof(OLD RECORD) - 1),
+	    "deliver: alice gets the record after her old mail");
+	ok(file_is("USERS/bob/my_mailbox.txt", RECORD, sizeof(RECORD) - 1),
+	    "deliver: bob gets the same record in a new mailbox");
+
+	rc = deliver(root_fd, fd, &env, logins + 1, 1, &failed);
+	ok(rc == 0 && file_is("USERS/alice/my_mailbox.txt", OLD RECORD RECORD,
+	    sizeof(OLD RECORD RECORD) - 1),
+	    "deliver: the same spool again, to one login");
+	(void)close(fd);
+}
+
+static void
+test_failure(void)
+{
+	static const char *const	 logins[] = { "alice", "zed" };
+	static const char *const	 logins2[] = { "carol", "aaron" };
+	const char			*failed = NULL;
+	int				 fd = spool(), rc;
+
+	/* zed's mailbox is a directory: alice's copy must go again. */
+	put_file("USERS/alice/my_mailbox.txt", OLD, sizeof(OLD) - 1);
+	mkdir_at("USERS/zed");
+	mkdir_at("USERS/zed/my_mailbox.txt");
+	errno = 0;
+	rc = deliver(root_fd, fd, &env, logins, 2, &failed);
+	ok(rc == -1 && errno != 0, "deliver: -1 when a mailbox is a directory");
+	ok(failed != NULL && strcmp(failed, "zed") == 0,
+	    "deliver: failed_login_out names it (%s)",
+	    failed != NULL ? failed : "NULL");
+	ok(file_is("USERS/alice/my_mailbox.txt", OLD, sizeof(OLD) - 1),
+	    "deliver: the first mailbox is back to its old size");
+
+	/* The failing mailbox sorts first: carol's must not be touched. */
+	mkdir_at("USERS/aaron");
+	mkdir_at("USERS/aaron/my_mailbox.txt");
+	mkdir_at("USERS/carol");
+	put_file("USERS/carol/my_mailbox.txt", OLD, sizeof(OLD) - 1);
+	failed = NULL;
+	rc = deliver(root_fd, fd, &env, logins2, 2, &failed);
+	ok(rc == -1 && failed != NULL && strcmp(failed, "aaron") == 0,
+	    "deliver: -1 naming aaron (%s)", failed != NULL ? failed : "NULL");
+	ok(file_is("USERS/carol/my_mailbox.txt", OLD, sizeof(OLD) - 1),
+	    "deliver: carol's mailbox is unchanged");
+	(void)close(fd);
+}
+
+int
+main(void)
+{
+	log_init("test-deliver", NULL);
+	if (setenv("TZ", "UTC", 1) == -1)
+		abort();
+	tzset();
+	(void)alarm(120);
+	if (mkdtemp(root) == NULL)
+		abort();
+	root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd == -1)
+		abort();
+	mkdir_at(MBOX_USERS_DIR);
+	mkdir_at("USERS/alice");
+	test_two();
+	test_failure();
+	(void)close(root_fd);
+	(void)nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return done_testing();
+}

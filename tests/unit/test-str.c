@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for str: bounded copies, ASCII case, parse_uint, str_const_eq. */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "str.h"
+#include "tap.h"
+
+/* A heap copy of exactly n bytes with no NUL after them, so that ASan
+ * catches any read past the length the function was given. */
+static char *
+exact(const char *s, size_t n)
+{
+	char	*p = malloc(n > 0 ? n : 1);
+
+	if (p == NULL)
+		abort();
+	memcpy(p, s, n);
+	return p;
+}
+
+static void
+test_copy(void)
+{
+	char	dst[8];
+	char	*src;
+
+	ok(str_copy(dst, sizeof(dst), "abc") == 0 && strcmp(dst, "abc") == 0,
+	    "str_copy: a short string fits");
+	ok(str_copy(dst, sizeof(dst), "1234567") == 0 &&
+	    strcmp(dst, "1234567") == 0,
+	    "str_copy: size-1 characters fit exactly");
+	ok(str_copy(dst, sizeof(dst), "12345678") == -1 &&
+	    strcmp(dst, "1234567") == 0,
+	    "str_copy: one too many is -1 with a truncated, terminated copy");
+	ok(str_copy(dst, 4, "a much longer string") == -1 &&
+	    strcmp(dst, "a m") == 0,
+	    "str_copy: a long string is truncated to size-1");
+	ok(str_copy(dst, 1, "") == 0 && dst[0] == '\0',
+	    "str_copy: the empty string fits in one byte");
+	ok(str_copy(dst, 1, "x") == -1 && dst[0] == '\0',
+	    "str_copy: size 1 holds only the NUL");
+
+	src = exact("xyzzy", 5);
+	memset(dst, 'Q', sizeof(dst));
+	ok(str_copy_n(dst, sizeof(dst), src, 3) == 0 &&
+	    memcmp(dst, "xyz", 4) == 0,
+	    "str_copy_n: n bytes and a NUL");
+	ok(str_copy_n(dst, sizeof(dst), src, 5) == 0 &&
+	    memcmp(dst, "xyzzy", 6) == 0,
+	    "str_copy_n: reads no further than n (source not terminated)");
+	ok(str_copy_n(dst, 6, src, 5) == 0 && memcmp(dst, "xyzzy", 6) == 0,
+	    "str_copy_n: n bytes plus NUL fill size exactly");
+	ok(str_copy_n(dst, 5, src, 5) == -1,
+	    "str_copy_n: no room for the NUL is -1");
+	ok(str_copy_n(dst, sizeof(dst), src, 0) == 0 && dst[0] == '\0',
+	    "str_copy_n: n = 0 gives the empty string");
+	free(src);
+	ok(str_copy_n(dst, sizeof(dst), "a\0b", 3) == 0 &&
+	    memcmp(dst, "a\0b", 4) == 0,
+	    "str_copy_n: copies bytes, NUL included");
+}
+
+static void
+test_case(void)
+{
+	ok(str_ieq("HELO", "helo"), "str_ieq: HELO = helo");
+	ok(str_ieq("MaIl", "mAiL"), "str_ieq: mixed case");
+	ok(str_ieq("", ""), "str_ieq: empty strings are equal");
+	ok(!str_ieq("HELO", "HELOX"), "str_ieq: a longer string differs");
+	ok(!str_ieq("HELOX", "HELO"), "str_ieq: a shorter string differs");
+	ok(!str_ieq("HELO", "HALO"), "str_ieq: a different letter differs");
+	ok(!str_ieq("[", "{") && !str_ieq("@", "`") && !str_ieq("^", "~"),
+	    "str_ieq: punctuation 0x20 apart is not a case pair");
+	ok(!str_ieq("\xe9", "\xc9"),
+	    "str_ieq: Latin-1 e-acute and E-acute differ (ASCII only)");
+	ok(!str_ieq("\xc3\xa9", "\xc3\x89"),
+	    "str_ieq: UTF-8 e-acute and E-acute differ (ASCII only)");
+	ok(str_ieq("a1._-", "A1._-"), "str_ieq: digits and marks match themselves");
+
+	ok(str_iprefix("MAIL FROM:<a@b>", "mail from:"), "str_iprefix: MAIL FROM:");
+	ok(str_iprefix("rcpt", "RCPT"), "str_iprefix: the whole string is a prefix");
+	ok(str_iprefix("x", ""), "str_iprefix: the empty prefix matches");
+	ok(!str_iprefix("MAI", "MAIL"), "str_iprefix: a prefix longer than s fails");
+	ok(!str_iprefix("", "a"), "str_iprefix: the empty string has no prefix a");
+	ok(!str_iprefix("MAIL[", "mail{"), "str_iprefix: [ is not {");
+	ok(!str_iprefix("\xc9tat", "\xe9"), "str_iprefix: ASCII only");
+}
+
+static void
+test_parse_uint(void)
+{
+	uint64_t	v;
+
+	v = 99;
+	ok(parse_uint("0", 10, &v) == PARSE_UINT_OK && v == 0, "parse_uint: 0");
+	ok(parse_uint("42", 100, &v) == PARSE_UINT_OK && v == 42,
+	    "parse_uint: 42");
+	ok(parse_uint("", 100, &v) == PARSE_UINT_EMPTY, "parse_uint: empty");
+	ok(parse_uint("+1", 100, &v) == PARSE_UINT_NOT_DIGIT,
+	    "parse_uint: a plus sign is refused");
+	ok(parse_uint("-1", 100, &v) == PARSE_UINT_NOT_DIGIT,
+	    "parse_uint: a minus sign is refused");
+	ok(parse_uint(" 1", 100, &v) == PARSE_UINT_NOT_DIGIT,
+	    "parse_uint: a leading space is refused");
+	ok(parse_uint("1 ", 100, &v) == PARSE_UINT_NOT_DIGIT,
+	    "parse_uint: a trailing space is refused");
+	ok(parse_uint("1x", 100, &v) == PARSE_UINT_NOT_DIGIT,
+	    "parse_uint: trailing junk is refused");
+	ok(parse_uint("0x10", 100, &v) == PARSE_UINT_NOT_DIGIT,
+	    "parse_uint: hex is refused");
+	ok(parse_uint("\t7", 100, &v) == PARSE_UINT_NOT_DIGIT,
+	    "parse_uint: a tab is refused");
+	ok(parse_uint("100", 100, &v) == PARSE_UINT_OK && v == 100,
+	    "parse_uint: max itself is accepted");
+	ok(parse_uint("101", 100, &v) == PARSE_UINT_OVERFLOW,
+	    "parse_uint: max+1 is overflow");
+	ok(parse_uint("1", 0, &v) == PARSE_UINT_OVERFLOW,
+	    "parse_uint: 1 with max 0 is overflow");
+	ok(parse_uint("7", 5, &v) == PARSE_UINT_OVERFLOW,
+	    "parse_uint: a first digit above a one-digit max is overflow");
+	ok(parse_uint("16", 15, &v) == PARSE_UINT_OVERFLOW,
+	    "parse_uint: 16 with max 15 is overflow");
+	ok(parse_uint("18446744073709551615", UINT64_MAX, &v) ==
+	    PARSE_UINT_OK && v == UINT64_MAX,
+	    "parse_uint: UINT64_MAX is accepted");
+	ok(parse_uint("18446744073709551616", UINT64_MAX, &v) ==
+	    PARSE_UINT_OVERFLOW,
+	    "parse_uint: UINT64_MAX+1 is overflow, not a wrap");
+	ok(parse_uint("18446744073709551620", UINT64_MAX, &v) ==
+	    PARSE_UINT_OVERFLOW,
+	    "parse_uint: a last digit that wraps past UINT64_MAX is overflow");
+	ok(parse_uint("99999999999999999999999999", UINT64_MAX, &v) ==
+	    PARSE_UINT_OVERFLOW,
+	    "parse_uint: far above uint64 is overflow");
+	ok(parse_uint("36893488147419103232", UINT64_MAX, &v) ==
+	    PARSE_UINT_OVERFLOW,
+	    "parse_uint: 2^65 (wraps to 0 mod 2^64) is overflow");
+	ok(parse_uint("10485760", 10485760, &v) == PARSE_UINT_OK &&
+	    v == 10485760, "parse_uint: a SIZE= value at the limit");
+}
+
+static void
+test_const_eq(void)
+{
+	char	*a, *b;
+
+	a = exact("secret", 6);
+	b = exact("secret", 6);
+	ok(str_const_eq(a, 6, b, 6), "str_const_eq: equal");
+	free(b);
+	b = exact("secreT", 6);
+	ok(!str_const_eq(a, 6, b, 6), "str_const_eq: last byte differs");
+	free(b);
+	b = exact("Secret", 6);
+	ok(!str_const_eq(a, 6, b, 6), "str_const_eq: first byte differs");
+	free(b);
+	b = exact("secrets", 7);
+	ok(!str_const_eq(a, 6, b, 7),
+	    "str_const_eq: a longer guess differs (no read past a)");
+	free(b);
+	b = exact("secre", 5);
+	ok(!str_const_eq(a, 6, b, 5), "str_const_eq: a shorter guess differs");
+	free(b);
+	b = exact("", 0);
+	ok(!str_const_eq(a, 6, b, 0), "str_const_eq: the empty guess differs");
+	ok(str_const_eq(b, 0, b, 0), "str_const_eq: empty equals empty");
+	free(b);
+	free(a);
+	ok(!str_const_eq("a\0b", 3, "a\0c", 3),
+	    "str_const_eq: compares past a NUL byte");
+	ok(str_const_eq("a\0b", 3, "a\0b", 3),
+	    "str_const_eq: equal with a NUL inside");
+}
+
+static void
+test_wipe(void)
+{
+	char	buf[16] = "hunter2-secret";
+	size_t	i;
+	bool	all_changed = true;
+
+	str_wipe(buf, sizeof(buf) - 2);
+	for (i = 0; i < sizeof(buf) - 2; i++)
+		if (buf[i] == "hunter2-secret"[i])
+			all_changed = false;
+	ok(all_changed, "str_wipe: every byte of the range is overwritten");
+}
+
+int
+main(void)
+{
+	test_copy();
+	test_case();
+	test_parse_uint();
+	test_const_eq();
+	test_wipe();
+	return done_testing();
+}
