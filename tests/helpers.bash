@@ -1,0 +1,304 @@
+# Shared set-up for the bats suites: where the programs are, and a fresh
+# mail root per test. Loaded with `load helpers`.
+
+: "${abs_top_builddir:=$(cd "$BATS_TEST_DIRNAME/.." && pwd)}"
+: "${abs_top_srcdir:=$(cd "$BATS_TEST_DIRNAME/.." && pwd)}"
+export TZ=UTC
+
+SMTPD="$abs_top_builddir/src/sockmail-smtpd"
+TESTDATA="$abs_top_srcdir/tests/data"
+
+bats_load_library bats-support
+bats_load_library bats-assert
+
+# `run -N` checks the exit status; bats wants to be told it may use flags.
+bats_require_minimum_version 1.5.0
+
+# Every test gets its own mail root in its own tmpdir; never inherit one
+# from the caller's shell. The default one is made on first use, so a
+# function run in a `run` subshell and the test itself agree on the path.
+if [[ -n ${BATS_TEST_TMPDIR-} ]]; then
+	MAILROOT=$BATS_TEST_TMPDIR/root
+else
+	unset MAILROOT
+fi
+
+# make_mailroot [DIR]: a fresh mail root with the test users and no mail;
+# sets MAILROOT.
+make_mailroot() {
+	MAILROOT=${1:-$BATS_TEST_TMPDIR/root}
+	mkdir -p "$MAILROOT/USERS"
+	cp "$TESTDATA/mailroot/userinfo.txt" "$MAILROOT/userinfo.txt"
+}
+
+# mailbox LOGIN: the path of LOGIN's mailbox in $MAILROOT.
+mailbox() {
+	printf '%s/USERS/%s/my_mailbox.txt\n' "$MAILROOT" "$1"
+}
+
+# Make the default mail root if the test has not built one. A test that
+# points MAILROOT elsewhere owns it (it may want it missing).
+ensure_mailroot() {
+	if [[ $MAILROOT == "$BATS_TEST_TMPDIR/root" && ! -d $MAILROOT ]]; then
+		make_mailroot "$MAILROOT"
+	fi
+}
+
+# put_mailbox LOGIN [FIXTURE]: give LOGIN a mailbox holding
+# tests/data/FIXTURE, or stdin when no fixture is named, byte for byte (so
+# a test can printf a torn tail or a missing final LF).
+put_mailbox() {
+	local dir
+	ensure_mailroot
+	dir=$MAILROOT/USERS/$1
+	mkdir -p "$dir"
+	chmod 0700 "$dir"
+	if (($# > 1)); then
+		cat "$TESTDATA/$2"
+	else
+		cat
+	fi >"$dir/my_mailbox.txt"
+	chmod 0600 "$dir/my_mailbox.txt"
+}
+
+# normalise_mailbox [FILE]: the Received: time is the one field that
+# changes from run to run (SPEC §3 format), so it becomes <time>. C locale:
+# mailboxes hold any bytes.
+normalise_mailbox() {
+	LC_ALL=C sed -E \
+	    's/^Received: [0-9]{4}-[0-9]{2}-[0-9]{2} : [0-9]{2} : [0-9]{2}$/Received: <time>/' \
+	    "$@"
+}
+
+# mailbox_text LOGIN: LOGIN's mailbox, normalised; nothing when it does not
+# exist (no mail and an empty mailbox are the same to a reader).
+mailbox_text() {
+	local f
+	f=$(mailbox "$1")
+	if [[ -e $f ]]; then
+		normalise_mailbox "$f"
+	fi
+}
+
+# diff_or_report WANT GOT WHAT: show a unified diff on stderr when the two
+# files differ; the status says whether they did.
+diff_or_report() {
+	local d
+	if ! d=$(diff -a -u --label "expected $3" --label "actual $3" "$1" "$2"); then
+		printf '%s\n' "$d" | batslib_decorate "unexpected $3" >&2
+		return 1
+	fi
+}
+
+# assert_mailbox LOGIN [FIXTURE]: LOGIN's mailbox (normalised) is exactly
+# tests/data/FIXTURE, or stdin when no fixture is named.
+assert_mailbox() {
+	local want=$BATS_TEST_TMPDIR/want-mbox-$1 got=$BATS_TEST_TMPDIR/got-mbox-$1
+	if (($# > 1)); then
+		cp "$TESTDATA/$2" "$want"
+	else
+		cat >"$want"
+	fi
+	mailbox_text "$1" >"$got"
+	diff_or_report "$want" "$got" "mailbox of $1"
+}
+
+# refute_mailbox LOGIN: nothing was delivered to LOGIN.
+refute_mailbox() {
+	local f
+	f=$(mailbox "$1")
+	if [[ -s $f ]]; then
+		batslib_print_kv_single_or_multi 7 mailbox "$(cat "$f")" |
+			batslib_decorate "mailbox of $1 should be empty" | fail
+	fi
+}
+
+# check_wire OUT ERR: print what is wrong with a handler's raw replies
+# (SPEC §4: every reply line is a code and ends in CRLF) and its stderr
+# (sanitizer reports); print nothing when all is well.
+check_wire() {
+	local bad
+	if [[ -s $1 ]] && ! tail -c 1 "$1" | cmp -s - <(printf '\n'); then
+		printf 'the last reply line does not end in CRLF\n'
+	fi
+	if bad=$(LC_ALL=C grep -a -n -v -E $'^[2-5][0-9]{2}([ -].*)?\r$' "$1"); then
+		printf 'reply lines not of the form "NNN text<CRLF>":\n%s\n' "$bad"
+	fi
+	if LC_ALL=C grep -a -q -E 'Sanitizer|runtime error' "$2"; then
+		printf 'sanitizer report on stderr:\n%s\n' "$(cat "$2")"
+	fi
+}
+
+# smtpd_filter [OPTION...]: run the SMTP handler as a filter on stdin, with
+# -d $MAILROOT and -n test.example (unless OPTIONs name -n), and print its
+# replies without CR; the status is the handler's. Raw replies and stderr
+# stay in $BATS_TEST_TMPDIR/smtpd.{out,err}; wire problems are added to
+# smtpd.problems, because under `run` this is a subshell and assert_reply
+# must still see them. TMPDIR keeps the spool inside the test's tmpdir; the
+# timeout keeps a hung handler from hanging the suite.
+smtpd_filter() {
+	local dir=$BATS_TEST_TMPDIR name=(-n test.example) a rc=0
+	for a in "$@"; do
+		if [[ $a == -n* ]]; then
+			name=()
+		fi
+	done
+	ensure_mailroot
+	TMPDIR=$dir timeout -k 5 60 "$SMTPD" -d "$MAILROOT" "${name[@]}" "$@" \
+	    >"$dir/smtpd.out" 2>"$dir/smtpd.err" || rc=$?
+	check_wire "$dir/smtpd.out" "$dir/smtpd.err" >>"$dir/smtpd.problems"
+	LC_ALL=C sed 's/\r$//' "$dir/smtpd.out"
+	return "$rc"
+}
+
+# Split "[OPTION... --] ARG..." for smtp_session and smtp_raw: a first
+# argument starting with "-" opens handler options, closed by "--".
+split_options() {
+	opts=()
+	if [[ ${1-} == -* ]]; then
+		while (($#)) && [[ $1 != -- ]]; do
+			opts+=("$1")
+			shift
+		done
+		shift
+	fi
+	args=("$@")
+}
+
+# run smtp_session [OPTION... --] LINE...: send each LINE with CRLF to the
+# handler and print the replies, one a line, CR stripped; used with `run`
+# so that assert_reply N works on $lines (reply 0 is the greeting). The
+# writer's stderr is dropped: the handler may rightly hang up (QUIT, 421)
+# before reading everything, and "Broken pipe" must not become a reply.
+smtp_session() {
+	local opts args
+	split_options "$@"
+	{
+		if ((${#args[@]})); then
+			printf '%s\r\n' "${args[@]}"
+		fi
+	} 2>/dev/null | smtpd_filter "${opts[@]}"
+}
+
+# run smtp_raw [OPTION... --] BYTES: like smtp_session, but send BYTES as
+# printf %b expands them (\r, \n, \0), for line endings and NULs that
+# smtp_session cannot write.
+smtp_raw() {
+	local opts args
+	split_options "$@"
+	printf '%b' "${args[0]}" 2>/dev/null | smtpd_filter "${opts[@]}"
+}
+
+# assert_wire_ok: no reply so far broke CRLF or the reply format, and no
+# sanitizer spoke up.
+assert_wire_ok() {
+	local f=$BATS_TEST_TMPDIR/smtpd.problems
+	if [[ -s $f ]]; then
+		batslib_decorate "bad SMTP output" <"$f" | fail
+	fi
+}
+
+# assert_reply N TEXT: reply line N of the last `run smtp_session` is TEXT.
+assert_reply() {
+	assert_wire_ok
+	if [[ ${lines[$1]-<no reply>} != "$2" ]]; then
+		{
+			batslib_print_kv_single 8 "reply $1" "${lines[$1]-<no reply>}" \
+			    expected "$2"
+			printf 'all replies:\n'
+			printf '  %s\n' "${lines[@]}"
+		} | batslib_decorate "reply $1 differs" | fail
+	fi
+}
+
+# run_transcript [--status N] [--lf] FEATURE/CASE [OPTION...]: feed
+# tests/data/FEATURE/CASE.in to the handler (CR added before every LF,
+# unless --lf asks for the bare-LF transcript as stored), with OPTIONs
+# after -d $MAILROOT -n test.example. Fails unless the replies, CR
+# stripped, are CASE.out; each CASE.mbox-LOGIN is LOGIN's mailbox
+# (Received: time normalised); every other mailbox is unchanged; every
+# reply line ends in CRLF; stderr has no sanitizer report; and the exit
+# status is N (default 0). Uses the test's mail root if it made one (to
+# seed a mailbox first), else a fresh one. Sets $output, $lines, $status.
+run_transcript() {
+	local want_status=0 lf=false
+	while :; do
+		case ${1-} in
+		--status)
+			want_status=$2
+			shift 2
+			;;
+		--lf)
+			lf=true
+			shift
+			;;
+		*) break ;;
+		esac
+	done
+	local fx=$TESTDATA/$1 t=$BATS_TEST_TMPDIR/transcript bad=0 f login
+	shift
+	if [[ ! -f $fx.in || ! -f $fx.out ]]; then
+		fail "run_transcript: no fixture $fx.in / $fx.out"
+		return
+	fi
+	ensure_mailroot
+	rm -rf "$t"
+	mkdir -p "$t/before"
+	# Keep every mailbox as it was, so a delivery to the wrong user shows.
+	for f in "$MAILROOT"/USERS/*/my_mailbox.txt; do
+		if [[ -e $f ]]; then
+			login=${f%/my_mailbox.txt}
+			cp "$f" "$t/before/${login##*/}"
+		fi
+	done
+	if $lf; then
+		cat "$fx.in"
+	else
+		LC_ALL=C sed -z 's/\n/\r\n/g' "$fx.in"
+	fi >"$t/in"
+
+	: >"$BATS_TEST_TMPDIR/smtpd.problems"
+	status=0
+	smtpd_filter "$@" <"$t/in" >"$t/replies" || status=$?
+	# shellcheck disable=SC2034 # for the test's own assertions
+	output=$(cat "$t/replies")
+	# shellcheck disable=SC2034
+	mapfile -t lines <"$t/replies"
+
+	if [[ -s $BATS_TEST_TMPDIR/smtpd.problems ]]; then
+		batslib_decorate "bad SMTP output" \
+		    <"$BATS_TEST_TMPDIR/smtpd.problems" >&2
+		bad=1
+	fi
+	diff_or_report "$fx.out" "$t/replies" replies || bad=1
+	for f in "$fx".mbox-*; do
+		if [[ -e $f ]]; then
+			login=${f##*.mbox-}
+			mailbox_text "$login" >"$t/mbox-$login"
+			diff_or_report "$f" "$t/mbox-$login" "mailbox of $login" ||
+			    bad=1
+		fi
+	done
+	for f in "$MAILROOT"/USERS/*/my_mailbox.txt; do
+		login=${f%/my_mailbox.txt}
+		login=${login##*/}
+		if [[ ! -e $f || -e $fx.mbox-$login ]]; then
+			continue
+		fi
+		if [[ -e $t/before/$login ]]; then
+			cmp -s "$t/before/$login" "$f" && continue
+		else
+			[[ -s $f ]] || continue
+		fi
+		printf 'mailbox of %s changed, and %s expects no change\n' \
+		    "$login" "${fx##*/}" >&2
+		bad=1
+	done
+	if ((status != want_status)); then
+		printf 'handler exited %d, expected %d; its stderr:\n' \
+		    "$status" "$want_status" >&2
+		cat "$BATS_TEST_TMPDIR/smtpd.err" >&2
+		bad=1
+	fi
+	return "$bad"
+}

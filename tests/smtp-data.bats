@@ -1,0 +1,253 @@
+#!/usr/bin/env bats
+# sockmail-smtpd, from DATA to the mailbox: end of data, dot-stuffing, size
+# and NUL limits, the SPEC §3 record, appending. Transcripts live in
+# tests/data/smtp-data/.
+
+load helpers
+
+setup() {
+	make_mailroot
+}
+
+# The commands before and after the message in the inline sessions below.
+OPEN='HELO client.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@test.example>\r\nDATA\r\n'
+CLOSE='QUIT\r\n'
+
+# The replies to OPEN, one accepted message and CLOSE.
+assert_one_message_accepted() {
+	assert_reply 0 "220 test.example Service ready"
+	assert_reply 1 "250 OK Hello client.example"
+	assert_reply 2 "250 <a@example.org>... Sender ok"
+	assert_reply 3 "250 bob... Recipient ok"
+	assert_reply 4 '354 Enter mail, end with "." on a line by itself'
+	assert_reply 5 "250 OK Message accepted for delivery"
+	assert_reply 6 "221 test.example Service closing transmission channel"
+	assert_equal "${#lines[@]}" 7
+}
+
+# --- the end of the data and dot-stuffing ----------------------------------
+
+@test "dot-stuffing both ways: '..' on the wire is '.', stored as '..'" {
+	run_transcript smtp-data/dot-stuffing
+}
+
+@test "a '.' line ended by a bare LF in a CRLF session is content, not the end" {
+	run -0 smtp_raw "${OPEN}From: a@example.org\r\nTo: bob@test.example\r\nSubject: smuggle\r\nline one\r\n.\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<alice@test.example>\r\n.\r\n${CLOSE}"
+	assert_one_message_accepted
+	assert_mailbox bob <<-'EOF'
+		From: a@example.org
+		To: bob@test.example
+		Subject: smuggle
+		Received: <time>
+		line one
+		..
+		MAIL FROM:<evil@example.org>
+		RCPT TO:<alice@test.example>
+		.
+	EOF
+	refute_mailbox alice
+}
+
+@test "LF '.' CRLF after a bare-LF line is content, not the end" {
+	run -0 smtp_raw "${OPEN}From: a@example.org\r\nTo: bob@test.example\r\nSubject: smuggle\r\nline one\n.\r\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<alice@test.example>\r\n.\r\n${CLOSE}"
+	assert_one_message_accepted
+	assert_mailbox bob <<-'EOF'
+		From: a@example.org
+		To: bob@test.example
+		Subject: smuggle
+		Received: <time>
+		line one
+		..
+		MAIL FROM:<evil@example.org>
+		RCPT TO:<alice@test.example>
+		.
+	EOF
+	refute_mailbox alice
+}
+
+@test "'.' CR CR LF is not the end of the data" {
+	run -0 smtp_raw "${OPEN}From: a@example.org\r\nTo: bob@test.example\r\nSubject: cr\r\nline one\r\n.\r\r\nline three\r\n.\r\n${CLOSE}"
+	assert_one_message_accepted
+	# The line is "." CR: un-stuffed (RFC 5321 4.5.2) it is a lone CR.
+	printf '%s\n' "From: a@example.org" "To: bob@test.example" "Subject: cr" \
+	    "Received: <time>" "line one" $'\r' "line three" "." |
+		assert_mailbox bob
+}
+
+@test "a bare-LF transcript works: its DATA ends at a bare-LF '.'" {
+	run_transcript --lf smtp-data/lf-only
+}
+
+# --- size and NUL -----------------------------------------------------------
+
+# The message for the size tests; SIZE is its size as SPEC §4 counts it
+# (un-stuffed, CRLF endings), WIRE what goes on the wire (stuffed).
+size_message() {
+	local line
+	local content=("From: a@example.org" "To: bob@test.example"
+	    "Subject: size" ".dot" "body")
+	SIZE=0
+	WIRE=
+	for line in "${content[@]}"; do
+		SIZE=$((SIZE + ${#line} + 2))
+		[[ $line == .* ]] && line=.$line
+		WIRE+="$line\\r\\n"
+	done
+}
+
+@test "a message of exactly -s octets (un-stuffed, CRLF counted) is accepted" {
+	size_message
+	assert_equal "$SIZE" 70
+	run -0 smtp_raw -s "$SIZE" -- "${OPEN}${WIRE}.\r\n${CLOSE}"
+	assert_one_message_accepted
+	assert_mailbox bob <<-'EOF'
+		From: a@example.org
+		To: bob@test.example
+		Subject: size
+		Received: <time>
+		..dot
+		body
+		.
+	EOF
+}
+
+@test "a message one octet over -s is 552, nothing is stored, the session goes on" {
+	size_message
+	run -0 smtp_raw -s $((SIZE - 1)) -- "${OPEN}${WIRE}.\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@test.example>\r\nDATA\r\nSubject: small\r\nfits\r\n.\r\n${CLOSE}"
+	assert_reply 5 "552 Message size exceeds fixed maximum message size"
+	assert_reply 6 "250 <a@example.org>... Sender ok"
+	assert_reply 7 "250 bob... Recipient ok"
+	assert_reply 8 '354 Enter mail, end with "." on a line by itself'
+	assert_reply 9 "250 OK Message accepted for delivery"
+	assert_reply 10 "221 test.example Service closing transmission channel"
+	assert_mailbox bob <<-'EOF'
+		From: a@example.org
+		To: bob@test.example
+		Subject: small
+		Received: <time>
+		fits
+		.
+	EOF
+}
+
+@test "a message with a NUL byte is 554, nothing is stored, the session goes on" {
+	run -0 smtp_raw "${OPEN}Subject: nul\r\nbad\0byte\r\n.\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@test.example>\r\nDATA\r\nSubject: clean\r\nno NUL here\r\n.\r\n${CLOSE}"
+	assert_reply 5 "554 Message contains NUL characters"
+	assert_reply 6 "250 <a@example.org>... Sender ok"
+	assert_reply 7 "250 bob... Recipient ok"
+	assert_reply 8 '354 Enter mail, end with "." on a line by itself'
+	assert_reply 9 "250 OK Message accepted for delivery"
+	assert_reply 10 "221 test.example Service closing transmission channel"
+	assert_mailbox bob <<-'EOF'
+		From: a@example.org
+		To: bob@test.example
+		Subject: clean
+		Received: <time>
+		no NUL here
+		.
+	EOF
+}
+
+# --- the SPEC §3 record -----------------------------------------------------
+
+@test "From, To and Subject move to the top; every other line keeps its place" {
+	run_transcript smtp-data/headers-moved-to-top
+}
+
+@test "a folded Subject is unfolded; other folded headers are kept as sent" {
+	run_transcript smtp-data/folded-subject
+}
+
+@test "missing From, To, Subject come from the envelope (accepted recipients only)" {
+	run_transcript smtp-data/envelope-fill
+}
+
+@test "only the missing field comes from the envelope" {
+	run_transcript smtp-data/envelope-fill-to
+}
+
+@test "a message from the null sender without From: is stored as From: <>" {
+	run_transcript smtp-data/envelope-null-sender
+}
+
+@test "From: and To: lines after the header block are body, not headers" {
+	run_transcript smtp-data/body-fields-ignored
+}
+
+@test "header names match in any case and values are trimmed" {
+	run_transcript smtp-data/header-names-any-case
+}
+
+@test "a full RFC 5322 message keeps all its headers and its body" {
+	run_transcript smtp-data/full-rfc5322
+}
+
+@test "data lines longer than 10,000 octets are stored whole" {
+	local xs dots mixed
+	xs=$(head -c 20000 /dev/zero | tr '\0' x)
+	dots=$(head -c 20000 /dev/zero | tr '\0' .)
+	mixed=$(head -c 8190 /dev/zero | tr '\0' a).$(head -c 12000 /dev/zero | tr '\0' b)
+	# On the wire the all-dots line is stuffed to 20001 dots; stored, too.
+	run -0 smtp_session "HELO client.example" "MAIL FROM:<a@example.org>" \
+	    "RCPT TO:<bob@test.example>" "DATA" "From: a@example.org" \
+	    "To: bob@test.example" "Subject: long" "$xs" ".$dots" "$mixed" \
+	    "." "QUIT"
+	assert_one_message_accepted
+	printf '%s\n' "From: a@example.org" "To: bob@test.example" \
+	    "Subject: long" "Received: <time>" "$xs" ".$dots" "$mixed" "." |
+		assert_mailbox bob
+}
+
+@test "Received: is the local time of acceptance, as TZ says" {
+	local before after got
+	export TZ=XYZ-9	# POSIX TZ, UTC+9: no tzdata needed
+	before=$(date '+%Y-%m-%d : %H : %M')
+	run -0 smtp_session "HELO client.example" "MAIL FROM:<a@example.org>" \
+	    "RCPT TO:<bob@test.example>" "DATA" "Subject: when" "now" "." "QUIT"
+	after=$(date '+%Y-%m-%d : %H : %M')
+	assert_one_message_accepted
+	got=$(sed -n 4p "$(mailbox bob)")
+	if [[ $got != "Received: $before" && $got != "Received: $after" ]]; then
+		fail "got '$got', expected 'Received: $before' (TZ=$TZ)"
+	fi
+}
+
+# --- appending ---------------------------------------------------------------
+
+@test "several messages in one session are appended in order, each needing MAIL" {
+	run_transcript smtp-data/several-messages
+}
+
+@test "two recipients each get one copy" {
+	run_transcript smtp-data/two-recipients
+}
+
+@test "a torn tail after the last '.' line is cut off before appending" {
+	printf '%s\n' "From: old@example.org" "To: bob@test.example" \
+	    "Subject: old" "Received: 2026-01-02 : 03 : 04" \
+	    "The old message, kept." "." "From: torn@example.org" \
+	    "To: bob@test.example" "Subject: torn" \
+	    "Received: 2026-01-02 : 03 : 05" ".." |
+		{
+			cat
+			printf 'half a li'
+		} | put_mailbox bob
+	run_transcript smtp-data/append-to-old
+}
+
+@test "a mailbox that is all torn tail is emptied before appending" {
+	printf 'From: torn@example.org\nTo: bob@test.example\nSubj' |
+		put_mailbox bob
+	run_transcript smtp-data/append-to-torn-only
+}
+
+@test "a final '.' without LF keeps its message and gets its LF" {
+	printf '%s\n' "From: old@example.org" "To: bob@test.example" \
+	    "Subject: old" "Received: 2026-01-02 : 03 : 04" \
+	    "The old message, kept." |
+		{
+			cat
+			printf '.'
+		} | put_mailbox bob
+	run_transcript smtp-data/append-to-old
+}
