@@ -6,6 +6,8 @@
 export TZ=UTC
 
 SMTPD="$abs_top_builddir/src/sockmail-smtpd"
+# shellcheck disable=SC2034 # used by net.bash and the pop3 suites
+POP3D="$abs_top_builddir/src/sockmail-pop3d"
 TESTDATA="$abs_top_srcdir/tests/data"
 
 bats_load_library bats-support

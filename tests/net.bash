@@ -1,13 +1,14 @@
 # shellcheck shell=bash
-# Helpers for driving sockmail-smtpd over a real socket (and, for the
+# Helpers for driving the handlers over a real socket (and, for the
 # suites that also want it, over a pipe). Loaded after helpers:
 #
 #	load helpers
 #	load net
 #
-# start_smtpd runs the handler under `systemd-socket-activate --accept
-# --inetd` on a free loopback port, as the seed launcher does; stop_smtpd
-# (call it from teardown) ends that listener. Every wait below is bounded.
+# start_smtpd and start_pop3d run a handler under `systemd-socket-activate
+# --accept --inetd` on a free loopback port, as the seed launchers do;
+# stop_smtpd and stop_pop3d (call them from teardown) end those listeners.
+# Every wait below is bounded.
 
 # The Debian python3, whose smtplib is the one a Debian user has; any
 # python3 on PATH otherwise.
@@ -18,10 +19,6 @@ else
 fi
 # shellcheck disable=SC2034,SC2154 # used by the suites; set in helpers.bash
 TOOLS="$abs_top_srcdir/tests/tools"
-
-# The handler's stderr (its log, and systemd-socket-activate's messages)
-# while it runs under start_smtpd.
-SMTPD_LOG=
 
 # free_port: print a loopback TCP port that is free right now.
 free_port() {
@@ -42,54 +39,82 @@ port_listening() {
 		END { exit !found }' /proc/net/tcp
 }
 
-# start_smtpd [HANDLER ARGS...]: serve $SMTPD -d $MAILROOT -n test.example
-# [ARGS] on 127.0.0.1:$PORT, one handler per connection. Sets PORT,
-# SMTPD_PID and SMTPD_LOG. Retries on another port when the chosen one was
-# taken in the meantime; fails after 5 attempts.
-start_smtpd() {
-	local attempt
-	SMTPD_LOG="$BATS_TEST_TMPDIR/smtpd.log"
-	: >"$SMTPD_LOG"
+# start_listener NAME HANDLER [ARGS...]: serve HANDLER -d $MAILROOT -n
+# test.example [ARGS] on a free 127.0.0.1 port, one handler per connection,
+# and set NAME_PORT, NAME_PID and NAME_LOG (the handlers' stderr). Retries
+# on another port when the chosen one was taken in the meantime; fails
+# after 5 attempts.
+start_listener() {
+	local name=$1 handler=$2 attempt port pid log
+	shift 2
+	log="$BATS_TEST_TMPDIR/${name,,}.log"
+	: >"$log"
+	printf -v "${name}_LOG" %s "$log"
 	for attempt in 1 2 3 4 5; do
-		PORT=$(free_port) || return 1
+		port=$(free_port) || return 1
 		# fd 3 is bats' own output: a background job must not hold it.
-		systemd-socket-activate --accept --inetd -l "127.0.0.1:$PORT" -- \
-		    "$SMTPD" -d "$MAILROOT" -n test.example "$@" \
-		    </dev/null >/dev/null 2>>"$SMTPD_LOG" 3>&- &
-		SMTPD_PID=$!
+		systemd-socket-activate --accept --inetd -l "127.0.0.1:$port" -- \
+		    "$handler" -d "$MAILROOT" -n test.example "$@" \
+		    </dev/null >/dev/null 2>>"$log" 3>&- &
+		pid=$!
+		printf -v "${name}_PORT" %s "$port"
+		printf -v "${name}_PID" %s "$pid"
 		# Up to 5 s for the listener to come up (or die on a clash).
 		for _ in $(seq 1 100); do
-			if port_listening "$PORT"; then
+			if port_listening "$port"; then
 				return 0
 			fi
-			if ! kill -0 "$SMTPD_PID" 2>/dev/null; then
+			if ! kill -0 "$pid" 2>/dev/null; then
 				break
 			fi
 			sleep 0.05
 		done
-		stop_smtpd
-		echo "start_smtpd: attempt $attempt on port $PORT failed" >&2
+		stop_listener "$name"
+		echo "start_listener: $name attempt $attempt on port $port failed" >&2
 	done
-	echo "start_smtpd: no listener after 5 attempts:" >&2
-	cat "$SMTPD_LOG" >&2
+	echo "start_listener: $name: no listener after 5 attempts:" >&2
+	cat "$log" >&2
 	return 1
 }
 
-# stop_smtpd: end the listener started by start_smtpd, if any, and wait (at
-# most ~5 s) until it is gone. Handlers already running finish on their own
-# when their client hangs up.
-stop_smtpd() {
-	[ -n "${SMTPD_PID:-}" ] || return 0
-	kill "$SMTPD_PID" 2>/dev/null || true
+# stop_listener NAME: end the listener started by start_listener, if any,
+# and wait (at most ~5 s) until it is gone. Handlers already running finish
+# on their own when their client hangs up.
+stop_listener() {
+	local var="${1}_PID" pid
+	pid=${!var:-}
+	[ -n "$pid" ] || return 0
+	kill "$pid" 2>/dev/null || true
 	for _ in $(seq 1 100); do
-		kill -0 "$SMTPD_PID" 2>/dev/null || break
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
-	if kill -0 "$SMTPD_PID" 2>/dev/null; then
-		kill -KILL "$SMTPD_PID" 2>/dev/null || true
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null || true
 	fi
-	wait "$SMTPD_PID" 2>/dev/null || true
-	SMTPD_PID=
+	wait "$pid" 2>/dev/null || true
+	printf -v "$var" %s ""
+}
+
+# start_smtpd [ARGS...] / stop_smtpd: sockmail-smtpd on $PORT (SMTPD_PID,
+# SMTPD_LOG).
+start_smtpd() {
+	# shellcheck disable=SC2034 # PORT is the suites'
+	start_listener SMTPD "$SMTPD" "$@" && PORT=$SMTPD_PORT
+}
+
+stop_smtpd() {
+	stop_listener SMTPD
+}
+
+# start_pop3d [ARGS...] / stop_pop3d: sockmail-pop3d, with no delay after
+# a failed login unless ARGS set -f, on $POP3D_PORT (POP3D_PID, POP3D_LOG).
+start_pop3d() {
+	start_listener POP3D "$POP3D" -f 0 "$@"
+}
+
+stop_pop3d() {
+	stop_listener POP3D
 }
 
 # smtpd_log_lines: the handler's own log lines from SMTPD_LOG, without the
@@ -115,10 +140,4 @@ smtpd_pipe() {
 	fi
 	tr -d '\r' <"$out"
 	return "$status"
-}
-
-# normalize_mailbox FILE: print FILE with every Received: time replaced by
-# DATE, after checking it has the SPEC §3 form.
-normalize_mailbox() {
-	sed -E 's/^Received: [0-9]{4}-[0-9]{2}-[0-9]{2} : [0-9]{2} : [0-9]{2}$/Received: DATE/' "$1"
 }

@@ -46,12 +46,12 @@ smtplib() {
 	refute_line --partial REFUSED
 
 	box=$(mailbox otherlab)
-	run normalize_mailbox "$box"
+	run normalise_mailbox "$box"
 	assert_output - <<-'EOF'
 	From: Lab XYZ <labxyz@client.example>
 	To: otherlab@test.example
 	Subject: Hello from smtplib
-	Received: DATE
+	Received: <time>
 	Date: Fri, 27 Nov 2026 21:04:00 +0000
 	Message-ID: <1234@client.example>
 	MIME-Version: 1.0
@@ -77,12 +77,12 @@ smtplib() {
 	assert_success
 	assert_line "REFUSED nobody@test.example 550 No such user"
 	# From: and To: come from the envelope: only the accepted recipient.
-	run normalize_mailbox "$(mailbox otherlab)"
+	run normalise_mailbox "$(mailbox otherlab)"
 	assert_output - <<-'EOF'
 	From: labxyz@client.example
 	To: otherlab@test.example
 	Subject: two recipients
-	Received: DATE
+	Received: <time>
 
 	body
 	.
@@ -106,12 +106,12 @@ smtplib() {
 	    >"$BATS_TEST_TMPDIR/msg.txt"
 	run smtplib otherlab@test.example
 	assert_success
-	run normalize_mailbox "$(mailbox otherlab)"
+	run normalise_mailbox "$(mailbox otherlab)"
 	assert_output - <<-'EOF'
 	From: labxyz@client.example
 	To: otherlab@test.example
 	Subject: dots
-	Received: DATE
+	Received: <time>
 
 	before
 	..
@@ -134,12 +134,12 @@ smtplib() {
 	assert_line --partial '<-  221 test.example Service closing transmission channel'
 	# swaks' own headers are kept, after the three that move to the top.
 	run sed -E -e 's/^(Date|Message-Id|X-Mailer): .*/\1: X/' \
-	    -e 's/^Received: .*/Received: DATE/' "$(mailbox otherlab)"
+	    -e 's/^Received: .*/Received: <time>/' "$(mailbox otherlab)"
 	assert_output - <<-'EOF'
 	From: a@b
 	To: otherlab@x
 	Subject: swaks test
-	Received: DATE
+	Received: <time>
 	Date: X
 	Message-Id: X
 	X-Mailer: X
@@ -169,12 +169,12 @@ smtplib() {
 	    --mail-from a@b --mail-rcpt otherlab@x \
 	    --upload-file "$BATS_TEST_TMPDIR/upload.txt"
 	assert_success
-	run normalize_mailbox "$(mailbox otherlab)"
+	run normalise_mailbox "$(mailbox otherlab)"
 	assert_output - <<-'EOF'
 	From: curl user <a@b>
 	To: otherlab@x
 	Subject: via curl
-	Received: DATE
+	Received: <time>
 
 	Uploaded by curl.
 	..leading dot

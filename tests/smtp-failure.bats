@@ -145,18 +145,18 @@ assert_refused_whole() {
 	assert_line --index 11 "250 OK Message accepted for delivery"
 	assert_line --index 12 "221 test.example Service closing transmission channel"
 	# alice has her old mail and exactly the second message.
-	run normalize_mailbox "$(mailbox alice)"
+	run normalise_mailbox "$(mailbox alice)"
 	assert_output - <<-'EOF'
 	From: old@client.example
 	To: alice@test.example
 	Subject: earlier
-	Received: DATE
+	Received: <time>
 	older mail
 	.
 	From: labxyz@client.example
 	To: alice@test.example
 	Subject: second try
-	Received: DATE
+	Received: <time>
 
 	only for alice
 	.
