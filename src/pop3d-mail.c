@@ -265,33 +265,41 @@ read_failed(struct pop3_session *s, size_t num)
 	s->exit_status = 1;
 }
 
+/* A reader over the mailbox, with the session's read buffer; replies and
+ * returns -1 when there is no memory for one. */
+static int
+reader_open(struct pop3_session *s, struct range_reader *r)
+{
+	if (s->read_buf == NULL && (s->read_buf = malloc(READ_BLOCK)) == NULL) {
+		pop3_reply(s, "-ERR [SYS/TEMP] out of memory");
+		return -1;
+	}
+	r->fd = s->md.fd;
+	r->buf = s->read_buf;
+	return 0;
+}
+
 void
 pop3_cmd_retr(struct pop3_session *s, char *arg)
 {
-	struct range_reader r = { .fd = s->md.fd };
+	struct range_reader r;
 	struct maildrop_msg *m;
 	off_t reached;
 	size_t num;
 
-	if ((m = get_msg(s, arg, &num)) == NULL)
+	if ((m = get_msg(s, arg, &num)) == NULL || reader_open(s, &r) < 0)
 		return;
-	r.buf = malloc(READ_BLOCK);
-	if (r.buf == NULL) {
-		pop3_reply(s, "-ERR [SYS/TEMP] out of memory");
-		return;
-	}
 	pop3_reply(s, "+OK %" PRIu64 " octets", m->size);
 	/* The stored lines are dot-stuffed already and end with the "."
 	 * line: with CRLF endings they are the reply as RFC 1939 wants it. */
 	if (send_lines(s, &r, m->start, m->end, ALL_LINES, &reached) < 0)
 		read_failed(s, num);
-	free(r.buf);
 }
 
 void
 pop3_cmd_top(struct pop3_session *s, char *arg)
 {
-	struct range_reader r = { .fd = s->md.fd };
+	struct range_reader r;
 	struct maildrop_msg *m;
 	char *lines;
 	uint64_t k;
@@ -307,15 +315,9 @@ pop3_cmd_top(struct pop3_session *s, char *arg)
 		pop3_reply(s, "-ERR invalid number of lines");
 		return;
 	}
-	if ((m = get_msg(s, arg, &num)) == NULL)
+	if ((m = get_msg(s, arg, &num)) == NULL || reader_open(s, &r) < 0)
 		return;
-	r.buf = malloc(READ_BLOCK);
-	if (r.buf == NULL) {
-		pop3_reply(s, "-ERR [SYS/TEMP] out of memory");
-		return;
-	}
 	pop3_reply(s, "+OK top of message follows");
 	if (send_top(s, &r, m, k) < 0)
 		read_failed(s, num);
-	free(r.buf);
 }

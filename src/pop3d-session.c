@@ -39,20 +39,11 @@ pop3_send(struct pop3_session *s, const void *data, size_t len)
 void
 pop3_reply(struct pop3_session *s, const char *fmt, ...)
 {
-	char line[POP3_REPLY_MAX];
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	(void)out_vline(&s->out, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		n = snprintf(line, sizeof(line) - 2, "-ERR [SYS/TEMP] internal error");
-	if ((size_t)n >= sizeof(line) - 2)
-		n = (int)sizeof(line) - 3;
-	line[n++] = '\r';
-	line[n++] = '\n';
-	pop3_send(s, line, (size_t)n);
 }
 
 static void
@@ -374,6 +365,7 @@ pop3_session_run(const struct pop3_config *cfg, struct transport *t)
 	log_event(LOG_INFO, "disconnect", "session ended");
 	status = s->exit_status;
 	maildrop_close(&s->md);
+	free(s->read_buf);
 	free(s);
 	return status;
 }

@@ -13,7 +13,6 @@
 #include "userdb.h"
 
 #define POP3_LINE_MAX		255	/* RFC 2449 4, CRLF included */
-#define POP3_REPLY_MAX		1024
 #define POP3_TIMEOUT_DEFAULT	600	/* RFC 1939 3: at least 10 minutes */
 #define POP3_FAIL_DELAY_DEFAULT	2
 #define POP3_LOGIN_FAILURES_MAX	3
@@ -47,6 +46,7 @@ struct pop3_session {
 	char				 user[USERDB_LOGIN_MAX + 1];
 	char				 timestamp[POP3_TIMESTAMP_MAX + 1];
 	struct maildrop			 md;		/* in TRANSACTION */
+	char				*read_buf;	/* for RETR and TOP */
 };
 
 /* Run one whole POP3 session over t: greeting, commands until QUIT, end of

@@ -40,22 +40,14 @@ static const char *const state_names[] = {
 void
 smtp_reply(struct smtp_session *s, const char *fmt, ...)
 {
-	char line[SMTP_REPLY_MAX];
 	va_list ap;
-	int n;
 
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = snprintf(line, sizeof(line) - 2, REPLY_LOCAL);
-	if ((size_t)n >= sizeof(line) - 2)
-		n = (int)sizeof(line) - 3;	/* cut, still one line */
-	if (line[0] == '5')
+	/* Every reply's format starts with its code. */
+	if (fmt[0] == '5')
 		s->errors++;
-	line[n++] = '\r';
-	line[n++] = '\n';
-	(void)out_put(&s->out, line, (size_t)n);
+	va_start(ap, fmt);
+	(void)out_vline(&s->out, fmt, ap);
+	va_end(ap);
 }
 
 void

@@ -18,7 +18,6 @@
 #define SMTP_PATH_MAX		256	/* RFC 5321 4.5.3.1.3 */
 #define SMTP_RCPT_MAX		100	/* RFC 5321 4.5.3.1.8 */
 #define SMTP_ERRORS_MAX		20	/* 5xx replies before we hang up */
-#define SMTP_REPLY_MAX		1024
 #define SMTP_SIZE_DEFAULT	10485760
 #define SMTP_TIMEOUT_DEFAULT	300
 

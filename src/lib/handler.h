@@ -1,27 +1,38 @@
 /* SPDX-License-Identifier: MIT */
-/* What every handler's main does before its session starts. */
+/* What every handler's main does before its session starts: the options
+ * all handlers share, and wiring up fds 0 and 1. */
 #ifndef SOCKMAIL_HANDLER_H
 #define SOCKMAIL_HANDLER_H
 
-#include <stddef.h>
 #include <stdint.h>
 
-struct transport;
+struct fd_transport;
+
+#define HANDLER_DOMAIN_MAX	255
+#define HANDLER_TIMEOUT_MAX	86400
+
+/* The options every handler has. */
+struct handler_options {
+	const char	*root;		/* -d: the mail root */
+	const char	*domain;	/* -n: NULL for this host's name */
+	int		 timeout_s;	/* -t */
+};
 
 /* Parse an option's number: min..max, digits only. Returns 0, or -1. */
 int	handler_number(const char *arg, uint64_t min, uint64_t max,
 	    uint64_t *value_out);
 
-/* The client's address, for the logs only: $REMOTE_ADDR (set by systemd
- * and systemd-socket-activate), else the peer of the socket on fd, else
- * "local". */
-void	handler_peer(int fd, char *buf, size_t size);
+/* Take opt if it is one of the shared options (-d, -n, -t). Returns 1 when
+ * it was, 0 when it is not, -1 when its value is bad. */
+int	handler_option(struct handler_options *o, int opt, const char *arg);
 
-/* This host's name, the default for -n. */
-void	handler_hostname(char *buf, size_t size);
-
-/* Send the one line (CRLF included) that ends a session before it began,
- * such as 421 when the mail root cannot be opened. */
-void	handler_refuse(struct transport *t, const char *line);
+/* Set the handler up for a session on fds 0 and 1: ignore SIGPIPE (a
+ * vanished client is a failed write), start logging as ident with the
+ * peer's address, wire t to fds 0 and 1, default the domain to the host
+ * name, open the mail root. Returns the mail root's descriptor; or -1 when
+ * it cannot be opened, after logging why and sending the client the line
+ * refusal_fmt (a format taking the domain; CR LF added). */
+int	handler_start(struct handler_options *o, const char *ident,
+	    struct fd_transport *t, const char *refusal_fmt);
 
 #endif

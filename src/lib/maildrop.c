@@ -25,8 +25,8 @@
 #include "mbox.h"
 #include "str.h"
 #include "transport.h"
+#include "wbuf.h"
 
-#define COPY_BLOCK	65536
 #define FNV_OFFSET	0xcbf29ce484222325ULL
 #define FNV_PRIME	0x100000001b3ULL
 
@@ -144,14 +144,11 @@ maildrop_open(struct maildrop *md, int root_fd, const char *login)
 	int saved;
 
 	maildrop_init(md);
-	if (str_copy(md->login, sizeof(md->login), login) < 0) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
 	md->fd = mbox_open_locked(root_fd, login, MBOX_LOCK_MAILDROP, false,
 	    &md->user_fd);
 	if (md->fd < 0)
 		return -1;
+	(void)str_copy(md->login, sizeof(md->login), login);	/* valid */
 	/* Under the append lock only long enough to cut off a torn tail:
 	 * after that, bytes [0, whole) are ours to read unlocked. */
 	if (mbox_lock(md->fd, MBOX_LOCK_APPEND, F_WRLCK, true) < 0)
@@ -238,32 +235,22 @@ maildrop_uid(const struct maildrop_msg *m, char *buf, size_t size)
 }
 
 static int
-copy_range(int in_fd, off_t off, off_t len, int out_fd, char *block)
+copy_range(int in_fd, off_t off, off_t len, struct wbuf *w)
 {
-	ssize_t n, w;
 	size_t want;
 
+	/* Read straight into the writer's buffer: one copy in memory. */
 	while (len > 0) {
-		want = len < COPY_BLOCK ? (size_t)len : COPY_BLOCK;
-		n = pread(in_fd, block, want, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
+		if (w->len == sizeof(w->buf) && wbuf_flush(w) < 0)
 			return -1;
-		}
-		for (w = 0; w < n; ) {
-			ssize_t k = write(out_fd, block + w, (size_t)(n - w));
-
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0)
-				return -1;
-			w += k;
-		}
-		off += n;
-		len -= n;
+		want = sizeof(w->buf) - w->len;
+		if ((off_t)want > len)
+			want = (size_t)len;
+		if (mbox_read_at(in_fd, w->buf + w->len, want, off) < 0)
+			return -1;
+		w->len += want;
+		off += (off_t)want;
+		len -= (off_t)want;
 	}
 	return 0;
 }
@@ -273,13 +260,14 @@ copy_range(int in_fd, off_t off, off_t len, int out_fd, char *block)
 static int
 write_kept(const struct maildrop *md, off_t whole, int out_fd)
 {
-	char *block;
+	struct wbuf *w;
 	size_t i = 0, j;
 	int rc = -1;
 
-	block = malloc(COPY_BLOCK);
-	if (block == NULL)
+	w = malloc(sizeof(*w));
+	if (w == NULL)
 		return -1;
+	wbuf_init(w, out_fd);
 	while (i < md->n) {
 		if (md->msgs[i].deleted) {
 			i++;
@@ -288,16 +276,16 @@ write_kept(const struct maildrop *md, off_t whole, int out_fd)
 		for (j = i; j + 1 < md->n && !md->msgs[j + 1].deleted; j++)
 			;
 		if (copy_range(md->fd, md->msgs[i].start,
-		    md->msgs[j].end - md->msgs[i].start, out_fd, block) < 0)
+		    md->msgs[j].end - md->msgs[i].start, w) < 0)
 			goto out;
 		i = j + 1;
 	}
 	if (copy_range(md->fd, md->snapshot_end, whole - md->snapshot_end,
-	    out_fd, block) < 0)
+	    w) < 0)
 		goto out;
-	rc = 0;
+	rc = wbuf_flush(w);
 out:
-	free(block);
+	free(w);
 	return rc;
 }
 

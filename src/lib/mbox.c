@@ -131,8 +131,8 @@ still_current(int user_fd, int fd, const struct stat *opened)
 	    by_name.st_ino == opened->st_ino && by_fd.st_nlink == 1;
 }
 
-static int
-read_fully(int fd, char *buf, size_t len, off_t off)
+int
+mbox_read_at(int fd, char *buf, size_t len, off_t off)
 {
 	ssize_t n;
 
@@ -163,7 +163,7 @@ mbox_whole_length(int fd, off_t size, bool *needs_lf_out)
 		return 0;
 	/* A "." at the very end without its LF still ends a message. */
 	rs = size >= 2 ? size - 2 : 0;
-	if (read_fully(fd, buf, (size_t)(size - rs), rs) < 0)
+	if (mbox_read_at(fd, buf, (size_t)(size - rs), rs) < 0)
 		return -1;
 	if (buf[size - 1 - rs] == '.' && (size == 1 || buf[0] == '\n')) {
 		*needs_lf_out = true;
@@ -176,7 +176,7 @@ mbox_whole_length(int fd, off_t size, bool *needs_lf_out)
 		lo = hi > TAIL_BLOCK ? hi - TAIL_BLOCK : 0;
 		rs = lo > 0 ? lo - 1 : 0;
 		re = hi + 1 < size ? hi + 1 : size;
-		if (read_fully(fd, buf, (size_t)(re - rs), rs) < 0)
+		if (mbox_read_at(fd, buf, (size_t)(re - rs), rs) < 0)
 			return -1;
 		for (i = hi - 1; i >= lo; i--) {
 			if (i + 1 >= size)
@@ -269,14 +269,11 @@ mbox_open_append(int root_fd, const char *login, struct mbox *mb)
 	int user_fd;
 
 	mbox_init(mb);
-	if (str_copy(mb->login, sizeof(mb->login), login) < 0) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
 	mb->fd = mbox_open_locked(root_fd, login, MBOX_LOCK_APPEND, true,
 	    &user_fd);
 	if (mb->fd < 0)
 		return -1;
+	(void)str_copy(mb->login, sizeof(mb->login), login);	/* valid */
 	(void)close(user_fd);
 	mb->old_size = mbox_repair_tail(mb->fd, login);
 	if (mb->old_size < 0 || lseek(mb->fd, mb->old_size, SEEK_SET) < 0) {

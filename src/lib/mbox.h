@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "userdb.h"
+
 #define MBOX_USERS_DIR	"USERS"
 #define MBOX_FILE	"my_mailbox.txt"
 
@@ -23,7 +25,7 @@ int	mbox_lock(int fd, off_t range, short type, bool wait);
 struct mbox {
 	int	fd;		/* -1 when closed */
 	off_t	old_size;	/* its size after any torn tail was cut off */
-	char	login[65];
+	char	login[USERDB_LOGIN_MAX + 1];
 };
 
 void	mbox_init(struct mbox *mb);
@@ -58,6 +60,10 @@ int	mbox_rollback(struct mbox *mb);
 
 /* Close the mailbox, releasing its lock. */
 void	mbox_close(struct mbox *mb);
+
+/* Read exactly len bytes at off (pread, retried). Returns 0, or -1 with
+ * errno set (EIO when the file ends first). */
+int	mbox_read_at(int fd, char *buf, size_t len, off_t off);
 
 /* The length of the part of a mailbox that holds whole messages: up to and
  * including the last line holding only "." (a final "." without LF counts),

@@ -2,6 +2,7 @@
 /* Buffered reply output. */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "out.h"
@@ -34,6 +35,22 @@ int
 out_flush_hook(void *o)
 {
 	return out_flush(o);
+}
+
+int
+out_vline(struct out *o, const char *fmt, va_list ap)
+{
+	char line[OUT_LINE_MAX];
+	int n;
+
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(line) - 2)
+		n = (int)sizeof(line) - 3;	/* cut, still one line */
+	line[n++] = '\r';
+	line[n++] = '\n';
+	return out_put(o, line, (size_t)n);
 }
 
 int
