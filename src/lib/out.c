@@ -54,6 +54,18 @@ out_vline(struct out *o, const char *fmt, va_list ap)
 }
 
 int
+out_line(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = out_vline(o, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int
 out_put(struct out *o, const void *data, size_t len)
 {
 	if (o->failed)

@@ -33,6 +33,10 @@ int	out_flush(struct out *o);
 int	out_vline(struct out *o, const char *fmt, va_list ap)
 	    __attribute__((format(printf, 2, 0)));
 
+/* out_vline with the arguments given directly. */
+int	out_line(struct out *o, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
 /* out_flush for line_reader's before_wait hook. */
 int	out_flush_hook(void *o);
 

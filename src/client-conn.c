@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/* mail_client's connection to a server: connect with a timeout, send
+ * command lines, read reply lines with a timeout. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client.h"
+
+/* Connect fd to ai, giving up after timeout_s. Returns 0, or -1 with
+ * errno set. */
+static int
+connect_timed(int fd, const struct addrinfo *ai, int timeout_s)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	socklen_t len = sizeof(int);
+	int flags, err = 0, rc;
+
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -1;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		if (errno != EINPROGRESS)
+			return -1;
+		do
+			rc = poll(&pfd, 1, timeout_s * 1000);
+		while (rc < 0 && errno == EINTR);
+		if (rc < 0)
+			return -1;
+		if (rc == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			return -1;
+		if (err != 0) {
+			errno = err;
+			return -1;
+		}
+	}
+	return fcntl(fd, F_SETFL, flags);
+}
+
+int
+conn_open(struct conn *c, const char *host, const char *port, int timeout_s)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+	};
+	struct addrinfo *res, *ai;
+	int rc, err = 0;
+
+	c->fd = -1;
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0) {
+		(void)fprintf(stderr, "mail_client: cannot find %s port %s: "
+		    "%s\n", host, port, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		c->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+		    ai->ai_protocol);
+		if (c->fd < 0) {
+			err = errno;
+			continue;
+		}
+		if (connect_timed(c->fd, ai, timeout_s) == 0)
+			break;
+		err = errno;
+		(void)close(c->fd);
+		c->fd = -1;
+	}
+	freeaddrinfo(res);
+	if (c->fd < 0) {
+		(void)fprintf(stderr, "mail_client: cannot connect to %s port "
+		    "%s: %s\n", host, port, strerror(err));
+		return -1;
+	}
+	fd_transport_init(&c->ft, c->fd, c->fd);
+	line_reader_init(&c->in, &c->ft.base, timeout_s);
+	out_init(&c->out, &c->ft.base);
+	c->in.before_wait = out_flush_hook;
+	c->in.before_wait_arg = &c->out;
+	return 0;
+}
+
+void
+conn_close(struct conn *c)
+{
+	if (c->fd >= 0)
+		(void)close(c->fd);
+	c->fd = -1;
+}
+
+int
+conn_send(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)out_vline(&c->out, fmt, ap);
+	va_end(ap);
+	if (out_flush(&c->out) < 0) {
+		(void)fprintf(stderr, "mail_client: the server closed the "
+		    "connection\n");
+		return -1;
+	}
+	return 0;
+}
+
+int
+conn_line(struct conn *c, char *buf, size_t size)
+{
+	size_t len, i;
+	bool crlf;
+
+	switch (line_read(&c->in, buf, size, &len, &crlf)) {
+	case LINE_OK:
+		break;
+	case LINE_TIMEOUT:
+		(void)fprintf(stderr, "mail_client: the server did not answer "
+		    "in time\n");
+		return -1;
+	case LINE_TOO_LONG:
+		(void)fprintf(stderr, "mail_client: the server sent a line too "
+		    "long to read\n");
+		return -1;
+	default:
+		(void)fprintf(stderr, "mail_client: the server closed the "
+		    "connection\n");
+		return -1;
+	}
+	for (i = 0; i < len; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+			buf[i] = '?';
+	return 0;
+}

@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: MIT */
+/* mail_client's Mail Management over POP3 (RFC 1939, SPEC §6). */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "str.h"
+
+#define TOP_BATCH	50	/* pipelined TOPs in flight at once */
+#define FIELD_MAX	256
+
+/* What the listing shows of one message. */
+struct summary {
+	char	from[FIELD_MAX];
+	char	received[FIELD_MAX];
+	char	date[FIELD_MAX];
+	char	subject[FIELD_MAX];
+};
+
+static bool
+is_ok(const char *reply)
+{
+	return strncmp(reply, "+OK", 3) == 0;
+}
+
+static void
+take_field(const char *line, const char *name, char *value, size_t size)
+{
+	size_t n = strlen(name);
+
+	if (value[0] == '\0' && str_iprefix(line, name) && line[n] == ':') {
+		line += n + 1;
+		line += strspn(line, " \t");
+		(void)str_copy(value, size, line[0] != '\0' ? line : "-");
+	}
+}
+
+/* Read the rest of a multi-line reply up to its "." line, undoing the
+ * dot-stuffing (RFC 1939 3). Each line is printed when show is set, and its
+ * header fields noted in sum when sum is set. Lines of any length are
+ * read; only their first part is parsed. Returns 0 or -1. */
+static int
+multiline(struct conn *c, bool show, struct summary *sum)
+{
+	char piece[CLIENT_LINE_MAX], *p;
+	enum line_status st;
+	enum line_end end;
+	bool at_line_start = true, in_header = true;
+	size_t len, i;
+
+	for (;;) {
+		st = line_read_part(&c->in, piece, sizeof(piece) - 1, &len, &end);
+		if (st != LINE_OK) {
+			(void)fprintf(stderr, "mail_client: the server %s\n",
+			    st == LINE_TIMEOUT ? "did not answer in time" :
+			    "closed the connection");
+			return -1;
+		}
+		for (i = 0; i < len; i++)
+			if ((unsigned char)piece[i] < 0x20 && piece[i] != '\t')
+				piece[i] = '?';
+		piece[len] = '\0';
+		p = piece;
+		if (at_line_start && p[0] == '.') {
+			if (len == 1 && end != LINE_END_NONE)
+				return 0;
+			p++;
+		}
+		if (show)
+			(void)fputs(p, stdout);
+		if (sum != NULL && at_line_start && in_header) {
+			if (p[0] == '\0')
+				in_header = false;
+			take_field(p, "From", sum->from, sizeof(sum->from));
+			take_field(p, "Received", sum->received,
+			    sizeof(sum->received));
+			take_field(p, "Date", sum->date, sizeof(sum->date));
+			take_field(p, "Subject", sum->subject,
+			    sizeof(sum->subject));
+		}
+		at_line_start = end != LINE_END_NONE;
+		if (show && at_line_start)
+			(void)fputc('\n', stdout);
+	}
+}
+
+/* Send the command line cmd and read its one-line reply. Returns 1 for
+ * +OK, 0 for anything else, -1 when the connection failed. */
+static int
+command(struct conn *c, char *reply, size_t size, const char *cmd)
+{
+	if (conn_send(c, "%s", cmd) < 0 || conn_line(c, reply, size) < 0)
+		return -1;
+	return is_ok(reply);
+}
+
+/* Whether the server lists PIPELINING (RFC 2449); -1 on a failed link. */
+static int
+can_pipeline(struct conn *c)
+{
+	char line[CLIENT_LINE_MAX];
+	int ok, found = 0;
+
+	ok = command(c, line, sizeof(line), "CAPA");
+	if (ok <= 0)
+		return ok;
+	for (;;) {
+		if (conn_line(c, line, sizeof(line)) < 0)
+			return -1;
+		if (strcmp(line, ".") == 0)
+			return found;
+		if (str_ieq(line, "PIPELINING"))
+			found = 1;
+	}
+}
+
+static void
+show_summary(size_t num, const struct summary *s)
+{
+	/* sockmail's Received: is the time of arrival; other servers' is a
+	 * trace line, so the Date: field stands in for it there. */
+	const char *when = s->received[0] != '\0' && strchr(s->received, ';') == NULL ?
+	    s->received : s->date[0] != '\0' ? s->date : "-";
+
+	(void)printf("%zu %s %s %s\n", num, s->from[0] != '\0' ? s->from : "-",
+	    when, s->subject[0] != '\0' ? s->subject : "-");
+}
+
+/* Read the reply to "TOP num 0" (or, for a server without TOP, fetch the
+ * message with RETR) and show its line. */
+static int
+list_one(struct conn *c, size_t num)
+{
+	char reply[CLIENT_LINE_MAX];
+	struct summary sum;
+
+	memset(&sum, 0, sizeof(sum));
+	if (conn_line(c, reply, sizeof(reply)) < 0)
+		return -1;
+	if (!is_ok(reply)) {
+		if (conn_send(c, "RETR %zu", num) < 0 ||
+		    conn_line(c, reply, sizeof(reply)) < 0)
+			return -1;
+		if (!is_ok(reply)) {
+			(void)printf("%zu (cannot read: %s)\n", num, reply);
+			return 0;
+		}
+	}
+	if (multiline(c, false, &sum) < 0)
+		return -1;
+	show_summary(num, &sum);
+	return 0;
+}
+
+/* The listing: one line a message, from TOP n 0, sent TOP_BATCH at a time
+ * when the server takes pipelined commands. */
+static int
+list_mailbox(struct conn *c, size_t count, bool pipelined)
+{
+	size_t batch = pipelined ? TOP_BATCH : 1, first, i;
+
+	for (first = 1; first <= count; first += batch) {
+		for (i = first; i < first + batch && i <= count; i++)
+			(void)out_line(&c->out, "TOP %zu 0", i);
+		for (i = first; i < first + batch && i <= count; i++)
+			if (list_one(c, i) < 0)
+				return -1;
+	}
+	return 0;
+}
+
+/* Log in, asking for the credentials again after a refusal. Returns 0
+ * logged in, 1 when the user gave up (end of input), -1 on a failed link. */
+static int
+log_in(struct conn *c, const char *host, const char *port, int timeout_s,
+    char *user, size_t user_size, char *pass, size_t pass_size)
+{
+	char reply[CLIENT_LINE_MAX], cmd[CLIENT_LINE_MAX];
+	int ok;
+
+	for (;;) {
+		if (conn_open(c, host, port, timeout_s) < 0)
+			return -1;
+		if (conn_line(c, reply, sizeof(reply)) < 0)
+			goto fail;
+		(void)printf("%s\n", reply);
+		if (!is_ok(reply))
+			goto fail;
+		(void)snprintf(cmd, sizeof(cmd), "USER %s", user);
+		ok = command(c, reply, sizeof(reply), cmd);
+		if (ok > 0) {
+			(void)snprintf(cmd, sizeof(cmd), "PASS %s", pass);
+			ok = command(c, reply, sizeof(reply), cmd);
+		}
+		str_wipe(cmd, sizeof(cmd));
+		if (ok < 0)
+			goto fail;
+		(void)printf("%s\n", reply);
+		if (ok > 0)
+			return 0;
+		(void)conn_send(c, "QUIT");
+		conn_close(c);
+		if (input_line("Username: ", user, user_size) != 0 ||
+		    input_password("Password: ", pass, pass_size) != 0)
+			return 1;
+	}
+fail:
+	conn_close(c);
+	return -1;
+}
+
+static void
+help(void)
+{
+	(void)printf("Commands: STAT, LIST, RETR <n>, DELE <n>, QUIT\n");
+}
+
+/* One user command; returns 1 after QUIT, 0 to go on, -1 on a failed link. */
+static int
+run_command(struct conn *c, const char *cmd)
+{
+	char reply[CLIENT_LINE_MAX], arg[32];
+	uint64_t n;
+	int ok;
+
+	if (str_ieq(cmd, "STAT") || str_ieq(cmd, "QUIT")) {
+		ok = command(c, reply, sizeof(reply), cmd);
+		if (ok >= 0)
+			(void)printf("%s\n", reply);
+		return ok < 0 ? -1 : str_ieq(cmd, "QUIT");
+	}
+	if (str_ieq(cmd, "LIST")) {
+		ok = command(c, reply, sizeof(reply), "LIST");
+		if (ok >= 0)
+			(void)printf("%s\n", reply);
+		return ok > 0 ? multiline(c, true, NULL) : ok;
+	}
+	if ((str_iprefix(cmd, "RETR ") || str_iprefix(cmd, "DELE ")) &&
+	    parse_uint(cmd + 5, SIZE_MAX, &n) == PARSE_UINT_OK) {
+		(void)snprintf(arg, sizeof(arg), "%.4s %llu", cmd,
+		    (unsigned long long)n);
+		ok = command(c, reply, sizeof(reply), arg);
+		if (ok >= 0)
+			(void)printf("%s\n", reply);
+		return ok > 0 && str_iprefix(cmd, "RETR") ?
+		    multiline(c, true, NULL) : ok < 0 ? -1 : 0;
+	}
+	help();
+	return 0;
+}
+
+int
+pop3_manage(const char *host, const char *port, int timeout_s, char *user,
+    size_t user_size, char *pass, size_t pass_size)
+{
+	char reply[CLIENT_LINE_MAX], cmd[CLIENT_LINE_MAX];
+	unsigned long long count;
+	struct conn c;
+	int rc, pipelined;
+
+	rc = log_in(&c, host, port, timeout_s, user, user_size, pass,
+	    pass_size);
+	if (rc != 0)
+		return rc < 0 ? 1 : 0;
+	pipelined = can_pipeline(&c);
+	if (pipelined < 0 || command(&c, reply, sizeof(reply), "STAT") < 0)
+		goto fail;
+	if (sscanf(reply, "+OK %llu", &count) != 1)
+		count = 0;
+	if (list_mailbox(&c, (size_t)count, pipelined > 0) < 0)
+		goto fail;
+	help();
+	for (;;) {
+		rc = input_line("> ", cmd, sizeof(cmd));
+		if (rc < 0)
+			break;		/* no QUIT: nothing is deleted */
+		if (rc > 0) {
+			help();
+			continue;
+		}
+		rc = run_command(&c, cmd);
+		if (rc < 0)
+			goto fail;
+		if (rc > 0)
+			break;
+	}
+	conn_close(&c);
+	return 0;
+fail:
+	conn_close(&c);
+	return 1;
+}

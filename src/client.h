@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/* mail_client's parts: the connection to a server, the user's input, and
+ * the two protocols. */
+#ifndef SOCKMAIL_CLIENT_H
+#define SOCKMAIL_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "line.h"
+#include "out.h"
+#include "transport.h"
+
+#define CLIENT_LINE_MAX		1024	/* a server's reply line, a typed line */
+#define CLIENT_SUBJECT_MAX	150	/* SPEC §6 */
+#define CLIENT_TIMEOUT_DEFAULT	30
+
+/* A connection to a server, with bounded line input and buffered output. */
+struct conn {
+	int			fd;
+	struct fd_transport	ft;
+	struct line_reader	in;
+	struct out		out;
+};
+
+/* Connect to host:port (IPv4, IPv6 or a name), waiting at most timeout_s
+ * for the connection and, later, for each reply line. On failure prints
+ * why and returns -1. */
+int	conn_open(struct conn *c, const char *host, const char *port,
+	    int timeout_s);
+void	conn_close(struct conn *c);
+
+/* Send one command line (CR LF added) and flush. Returns 0 or -1. */
+int	conn_send(struct conn *c, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/* Read one reply line into buf (CR LF removed; control characters shown
+ * as '?', so a hostile server cannot drive the terminal). Prints why and
+ * returns -1 on timeout, a closed connection, or an over-long line. */
+int	conn_line(struct conn *c, char *buf, size_t size);
+
+/* The user's side: prompts and lines from stdin, which may be a terminal
+ * (line editing with history when built with libedit, no echo for the
+ * password) or a pipe (a script, read as plain lines). */
+void	input_init(void);
+
+/* Show prompt and read one line into buf. Returns 0, 1 when the line was
+ * too long (thrown away), or -1 at the end of input. */
+int	input_line(const char *prompt, char *buf, size_t size);
+
+/* The same, without echo on a terminal. */
+int	input_password(const char *prompt, char *buf, size_t size);
+
+/* Mail Sending (client-smtp.c): the typed message and its checks. */
+struct typed_mail {
+	char	from[CLIENT_LINE_MAX];
+	char	to[CLIENT_LINE_MAX];
+	char	subject[CLIENT_LINE_MAX];
+	char	**body;		/* lines, without "." stuffing */
+	size_t	nbody;
+};
+
+/* Read a message typed in SPEC §6's form up to its "." line, and check it.
+ * Returns 0 when it is right; 1 after printing "This is an incorrect
+ * format" and the reason; -1 at the end of input. */
+int	mail_read(struct typed_mail *m);
+void	mail_free(struct typed_mail *m);
+
+/* Send m over SMTP to host:port; prints "Mail sent successfully" or the
+ * server's refusal and "Mail not sent". Returns 0 when sent, 1 when the
+ * server refused it, -1 when the server could not be reached or failed to
+ * answer (the reason printed). */
+int	smtp_send(const char *host, const char *port, int timeout_s,
+	    const struct typed_mail *m);
+
+/* Mail Management (client-pop3.c): log in (asking again on failure), list
+ * the mailbox, then STAT, LIST, RETR n, DELE n until QUIT. Returns 0 after
+ * QUIT or the end of input, 1 when the server cannot be reached. */
+int	pop3_manage(const char *host, const char *port, int timeout_s,
+	    char *user, size_t user_size, char *pass, size_t pass_size);
+
+#endif
