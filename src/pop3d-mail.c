@@ -32,8 +32,8 @@ get_msg(struct pop3_session *s, const char *arg, size_t *num_out)
 		pop3_reply(s, "-ERR message number required");
 		return NULL;
 	case PARSE_UINT_OVERFLOW:
-		pop3_reply(s, "-ERR no such message");
-		return NULL;
+		num = 0;	/* out of range like any other */
+		break;
 	default:
 		pop3_reply(s, "-ERR invalid message number");
 		return NULL;
@@ -231,7 +231,7 @@ static int
 send_top(struct pop3_session *s, struct range_reader *r,
     const struct maildrop_msg *m, uint64_t body_lines)
 {
-	off_t content_end = m->end - 2;	/* before the ".\n" line */
+	off_t content_end = m->dot;
 	off_t empty, body;
 
 	empty = find_empty_line(r, m->start, content_end);
@@ -290,10 +290,13 @@ pop3_cmd_retr(struct pop3_session *s, char *arg)
 	if ((m = get_msg(s, arg, &num)) == NULL || reader_open(s, &r) < 0)
 		return;
 	pop3_reply(s, "+OK %" PRIu64 " octets", m->size);
-	/* The stored lines are dot-stuffed already and end with the "."
-	 * line: with CRLF endings they are the reply as RFC 1939 wants it. */
-	if (send_lines(s, &r, m->start, m->end, ALL_LINES, &reached) < 0)
+	/* The stored lines are dot-stuffed already: with CRLF endings they
+	 * are the reply as RFC 1939 wants it. */
+	if (send_lines(s, &r, m->start, m->dot, ALL_LINES, &reached) < 0) {
 		read_failed(s, num);
+		return;
+	}
+	pop3_reply(s, ".");
 }
 
 void

@@ -228,19 +228,24 @@ cmd_noop(struct pop3_session *s, char *arg)
 static void
 cmd_quit(struct pop3_session *s, char *arg)
 {
+	int removed;
+
 	(void)arg;
 	s->done = true;
 	if (s->state != POP3_TRANSACTION) {
 		pop3_reply(s, REPLY_GOODBYE);
 		return;
 	}
-	if (maildrop_update(&s->md) < 0) {
+	removed = maildrop_update(&s->md);
+	if (removed < 0) {
 		log_event(LOG_ERR, "update", "mailbox of %s: %s; nothing "
 		    "deleted", s->md.login, strerror(errno));
 		pop3_reply(s, "-ERR some deleted messages not removed");
 		return;
 	}
-	log_event(LOG_INFO, "update", "mailbox of %s updated", s->md.login);
+	if (removed > 0)
+		log_event(LOG_INFO, "update", "mailbox of %s: %d messages "
+		    "removed", s->md.login, removed);
 	pop3_reply(s, REPLY_GOODBYE);
 }
 

@@ -135,7 +135,7 @@ check_wire() {
 # -d $MAILROOT and -n test.example (unless OPTIONs name -n), and print its
 # replies without CR; the status is the handler's. Raw replies and stderr
 # stay in $BATS_TEST_TMPDIR/smtpd.{out,err}; wire problems are added to
-# smtpd.problems, because under `run` this is a subshell and assert_reply
+# wire.problems, because under `run` this is a subshell and assert_reply
 # must still see them. TMPDIR keeps the spool inside the test's tmpdir; the
 # timeout keeps a hung handler from hanging the suite.
 smtpd_filter() {
@@ -148,13 +148,14 @@ smtpd_filter() {
 	ensure_mailroot
 	TMPDIR=$dir timeout -k 5 60 "$SMTPD" -d "$MAILROOT" "${name[@]}" "$@" \
 	    >"$dir/smtpd.out" 2>"$dir/smtpd.err" || rc=$?
-	check_wire "$dir/smtpd.out" "$dir/smtpd.err" >>"$dir/smtpd.problems"
+	check_wire "$dir/smtpd.out" "$dir/smtpd.err" >>"$dir/wire.problems"
 	LC_ALL=C sed 's/\r$//' "$dir/smtpd.out"
 	return "$rc"
 }
 
-# Split "[OPTION... --] ARG..." for smtp_session and smtp_raw: a first
-# argument starting with "-" opens handler options, closed by "--".
+# Split "[OPTION... --] ARG..." for smtp_session, smtp_raw, pop3_session
+# and pop3_raw: a first argument starting with "-" opens handler options,
+# closed by "--".
 split_options() {
 	opts=()
 	if [[ ${1-} == -* ]]; then
@@ -191,16 +192,75 @@ smtp_raw() {
 	printf '%b' "${args[0]}" 2>/dev/null | smtpd_filter "${opts[@]}"
 }
 
-# assert_wire_ok: no reply so far broke CRLF or the reply format, and no
-# sanitizer spoke up.
-assert_wire_ok() {
-	local f=$BATS_TEST_TMPDIR/smtpd.problems
-	if [[ -s $f ]]; then
-		batslib_decorate "bad SMTP output" <"$f" | fail
+# check_pop3_wire OUT ERR: print what is wrong with the POP3 handler's raw
+# replies (every line, of a status or of a multi-line reply, ends in CRLF)
+# and its stderr (sanitizer reports); print nothing when all is well.
+check_pop3_wire() {
+	local bad
+	if [[ -s $1 ]] && ! tail -c 1 "$1" | cmp -s - <(printf '\n'); then
+		printf 'the last reply line does not end in CRLF\n'
+	fi
+	if bad=$(LC_ALL=C grep -a -n -v $'\r$' "$1"); then
+		printf 'reply lines without CRLF:\n%s\n' "$bad"
+	fi
+	if LC_ALL=C grep -a -q -E 'Sanitizer|runtime error' "$2"; then
+		printf 'sanitizer report on stderr:\n%s\n' "$(cat "$2")"
 	fi
 }
 
-# assert_reply N TEXT: reply line N of the last `run smtp_session` is TEXT.
+# pop3d_filter [OPTION...]: run the POP3 handler as a filter on stdin, with
+# -d $MAILROOT -n test.example -f 0 and then OPTIONs (the last of an option
+# wins, so OPTIONs may set -n or -f), and print its replies without CR; the
+# APOP timestamp of an -a greeting becomes <PID.SECONDS.NANOS@DOMAIN> (the
+# form pop3-decisions.md gives), the one field that changes from run to
+# run. The status is the handler's. Raw replies and stderr (the log, with
+# SOCKMAIL_LOG=stderr) stay in $BATS_TEST_TMPDIR/pop3d.{out,err}; wire
+# problems are added to wire.problems, as smtpd_filter does.
+pop3d_filter() {
+	local dir=$BATS_TEST_TMPDIR rc=0
+	ensure_mailroot
+	SOCKMAIL_LOG=stderr timeout -k 5 60 "$POP3D" -d "$MAILROOT" \
+	    -n test.example -f 0 "$@" >"$dir/pop3d.out" 2>"$dir/pop3d.err" ||
+	    rc=$?
+	check_pop3_wire "$dir/pop3d.out" "$dir/pop3d.err" >>"$dir/wire.problems"
+	LC_ALL=C sed -E -e 's/\r$//' \
+	    -e '1s/^(\+OK POP3 server is ready <)[0-9]+\.[0-9]+\.[0-9]{9}@/\1PID.SECONDS.NANOS@/' \
+	    "$dir/pop3d.out"
+	return "$rc"
+}
+
+# run pop3_session [OPTION... --] LINE...: smtp_session for the POP3
+# handler: send each LINE with CRLF, print the replies CR stripped (reply 0
+# is the greeting; a multi-line reply takes one entry of $lines a line).
+pop3_session() {
+	local opts args
+	split_options "$@"
+	{
+		if ((${#args[@]})); then
+			printf '%s\r\n' "${args[@]}"
+		fi
+	} 2>/dev/null | pop3d_filter "${opts[@]}"
+}
+
+# run pop3_raw [OPTION... --] BYTES: pop3_session with BYTES as printf %b
+# expands them, for NULs and line endings pop3_session cannot write.
+pop3_raw() {
+	local opts args
+	split_options "$@"
+	printf '%b' "${args[0]}" 2>/dev/null | pop3d_filter "${opts[@]}"
+}
+
+# assert_wire_ok: no reply so far broke CRLF or the reply format, and no
+# sanitizer spoke up.
+assert_wire_ok() {
+	local f=$BATS_TEST_TMPDIR/wire.problems
+	if [[ -s $f ]]; then
+		batslib_decorate "bad handler output" <"$f" | fail
+	fi
+}
+
+# assert_reply N TEXT: reply line N of the last `run smtp_session` (or
+# pop3_session) is TEXT.
 assert_reply() {
 	assert_wire_ok
 	if [[ ${lines[$1]-<no reply>} != "$2" ]]; then
@@ -213,19 +273,24 @@ assert_reply() {
 	fi
 }
 
-# run_transcript [--status N] [--lf] FEATURE/CASE [OPTION...]: feed
-# tests/data/FEATURE/CASE.in to the handler (CR added before every LF,
-# unless --lf asks for the bare-LF transcript as stored), with OPTIONs
-# after -d $MAILROOT -n test.example. Fails unless the replies, CR
-# stripped, are CASE.out; each CASE.mbox-LOGIN is LOGIN's mailbox
-# (Received: time normalised); every other mailbox is unchanged; every
-# reply line ends in CRLF; stderr has no sanitizer report; and the exit
-# status is N (default 0). Uses the test's mail root if it made one (to
-# seed a mailbox first), else a fresh one. Sets $output, $lines, $status.
+# run_transcript [--pop3] [--status N] [--lf] FEATURE/CASE [OPTION...]:
+# feed tests/data/FEATURE/CASE.in to the SMTP handler, or with --pop3 to
+# the POP3 handler (pop3d_filter), CR added before every LF unless --lf
+# asks for the bare-LF transcript as stored, with OPTIONs after the
+# filter's own. Fails unless the replies, CR stripped, are CASE.out; each
+# CASE.mbox-LOGIN is LOGIN's mailbox (Received: time normalised); every
+# other mailbox is unchanged; every reply line ends in CRLF; stderr has no
+# sanitizer report; and the exit status is N (default 0). Uses the test's
+# mail root if it made one (to seed a mailbox first), else a fresh one.
+# Sets $output, $lines, $status.
 run_transcript() {
-	local want_status=0 lf=false
+	local want_status=0 lf=false filter=smtpd_filter
 	while :; do
 		case ${1-} in
+		--pop3)
+			filter=pop3d_filter
+			shift
+			;;
 		--status)
 			want_status=$2
 			shift 2
@@ -259,17 +324,17 @@ run_transcript() {
 		LC_ALL=C sed -z 's/\n/\r\n/g' "$fx.in"
 	fi >"$t/in"
 
-	: >"$BATS_TEST_TMPDIR/smtpd.problems"
+	: >"$BATS_TEST_TMPDIR/wire.problems"
 	status=0
-	smtpd_filter "$@" <"$t/in" >"$t/replies" || status=$?
+	"$filter" "$@" <"$t/in" >"$t/replies" || status=$?
 	# shellcheck disable=SC2034 # for the test's own assertions
 	output=$(cat "$t/replies")
 	# shellcheck disable=SC2034
 	mapfile -t lines <"$t/replies"
 
-	if [[ -s $BATS_TEST_TMPDIR/smtpd.problems ]]; then
-		batslib_decorate "bad SMTP output" \
-		    <"$BATS_TEST_TMPDIR/smtpd.problems" >&2
+	if [[ -s $BATS_TEST_TMPDIR/wire.problems ]]; then
+		batslib_decorate "bad handler output" \
+		    <"$BATS_TEST_TMPDIR/wire.problems" >&2
 		bad=1
 	fi
 	diff_or_report "$fx.out" "$t/replies" replies || bad=1
@@ -299,7 +364,7 @@ run_transcript() {
 	if ((status != want_status)); then
 		printf 'handler exited %d, expected %d; its stderr:\n' \
 		    "$status" "$want_status" >&2
-		cat "$BATS_TEST_TMPDIR/smtpd.err" >&2
+		cat "$BATS_TEST_TMPDIR/${filter%_filter}.err" >&2
 		bad=1
 	fi
 	return "$bad"

@@ -14,9 +14,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "line.h"
@@ -104,10 +106,13 @@ scan(struct maildrop *md, off_t limit)
 		}
 		if (st != LINE_OK)
 			goto out;
-		/* Only ".\n" separates: ".\r" would be stored stuffed. */
+		/* Only ".\n" separates (".\r" would be stored stuffed), or
+		 * a "." that ends the whole messages without its LF. */
 		if (at_line_start && len == 1 && piece[0] == '.' &&
-		    end == LINE_END_LF) {
-			pos += 2;
+		    (end == LINE_END_LF || pos + 1 == limit)) {
+			m.dot = pos;
+			pos += end == LINE_END_LF ? 2 : 1;
+			md->snapshot_lf_missing = end != LINE_END_LF;
 			m.end = pos;
 			if (push_msg(md, &m) < 0)
 				goto out;
@@ -137,6 +142,17 @@ out:
 	return rc;
 }
 
+static off_t
+whole_length(int fd)
+{
+	struct stat st;
+	bool needs_lf;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	return mbox_whole_length(fd, st.st_size, &needs_lf);
+}
+
 int
 maildrop_open(struct maildrop *md, int root_fd, const char *login)
 {
@@ -149,11 +165,12 @@ maildrop_open(struct maildrop *md, int root_fd, const char *login)
 	if (md->fd < 0)
 		return -1;
 	(void)str_copy(md->login, sizeof(md->login), login);	/* valid */
-	/* Under the append lock only long enough to cut off a torn tail:
-	 * after that, bytes [0, whole) are ours to read unlocked. */
-	if (mbox_lock(md->fd, MBOX_LOCK_APPEND, F_WRLCK, true) < 0)
+	/* Under the append lock (shared) only long enough to see where the
+	 * whole messages end: writers only ever add or cut bytes after that,
+	 * so bytes [0, whole) are ours to read unlocked. */
+	if (mbox_lock(md->fd, MBOX_LOCK_APPEND, F_RDLCK, true) < 0)
 		goto fail;
-	whole = mbox_repair_tail(md->fd, login);
+	whole = whole_length(md->fd);
 	if (whole < 0 || mbox_lock(md->fd, MBOX_LOCK_APPEND, F_UNLCK, false) < 0)
 		goto fail;
 	if (scan(md, whole) < 0)
@@ -262,6 +279,7 @@ write_kept(const struct maildrop *md, off_t whole, int out_fd)
 {
 	struct wbuf *w;
 	size_t i = 0, j;
+	off_t tail;
 	int rc = -1;
 
 	w = malloc(sizeof(*w));
@@ -278,10 +296,16 @@ write_kept(const struct maildrop *md, off_t whole, int out_fd)
 		if (copy_range(md->fd, md->msgs[i].start,
 		    md->msgs[j].end - md->msgs[i].start, w) < 0)
 			goto out;
+		if (md->msgs[j].end == md->snapshot_end &&
+		    md->snapshot_lf_missing)
+			wbuf_put(w, "\n", 1);
 		i = j + 1;
 	}
-	if (copy_range(md->fd, md->snapshot_end, whole - md->snapshot_end,
-	    w) < 0)
+	/* A writer gave a final "." without LF its LF before appending. */
+	tail = md->snapshot_end;
+	if (md->snapshot_lf_missing && whole > tail)
+		tail++;
+	if (copy_range(md->fd, tail, whole - tail, w) < 0)
 		goto out;
 	rc = wbuf_flush(w);
 out:
@@ -293,13 +317,13 @@ int
 maildrop_update(struct maildrop *md)
 {
 	char host[64], tmp[256];
-	size_t i;
+	size_t i, removed = 0;
 	off_t whole;
 	int tfd = -1, n, saved;
 
-	for (i = 0; i < md->n && !md->msgs[i].deleted; i++)
-		;
-	if (i == md->n)
+	for (i = 0; i < md->n; i++)
+		removed += md->msgs[i].deleted;
+	if (removed == 0)
 		return 0;		/* nothing deleted: leave the file be */
 	if (gethostname(host, sizeof(host)) < 0)
 		return -1;
@@ -339,7 +363,7 @@ maildrop_update(struct maildrop *md)
 		log_event(LOG_ERR, "update", "mailbox of %s: fsync of the "
 		    "folder: %s", md->login, strerror(errno));
 	(void)mbox_lock(md->fd, MBOX_LOCK_APPEND, F_UNLCK, false);
-	return 0;
+	return (int)(removed > INT_MAX ? INT_MAX : removed);
 fail:
 	saved = errno;
 	if (tfd >= 0)

@@ -15,6 +15,7 @@
 
 struct maildrop_msg {
 	off_t		start;		/* first byte of the record */
+	off_t		dot;		/* where its "." line starts */
 	off_t		end;		/* one past its "." line */
 	uint64_t	size;		/* octets RETR sends, CRLF, unstuffed */
 	uint64_t	hash;		/* of the stored bytes, for UIDL */
@@ -29,15 +30,17 @@ struct maildrop {
 	struct maildrop_msg	*msgs;
 	size_t			 n, cap;
 	off_t			 snapshot_end;	/* end of the last message read */
+	bool			 snapshot_lf_missing;	/* its "." has no LF */
 	bool			 twins_numbered;
 };
 
 void	maildrop_init(struct maildrop *md);
 
 /* Open login's mailbox (created empty when missing), take its maildrop lock
- * without waiting, and read its message index in one streaming pass under
- * the append lock, cutting off a torn tail first. Memory grows with the
- * number of messages, not with their size. Returns 0, or -1 with errno set:
+ * without waiting, and read its message index in one streaming pass, up to
+ * the end of the last whole message as it was under the append lock: a
+ * torn tail is ignored (the next writer cuts it off), and nothing is
+ * written. Memory grows with the number of messages, not with their size. Returns 0, or -1 with errno set:
  * EAGAIN when another session holds the maildrop; ELOOP, EMLINK, EINVAL,
  * ENOTDIR for a folder or mailbox that is a link or not a regular file. */
 int	maildrop_open(struct maildrop *md, int root_fd, const char *login);
@@ -61,8 +64,8 @@ void	maildrop_uid(const struct maildrop_msg *m, char *buf, size_t size);
 /* The UPDATE state: rewrite the mailbox without the deleted messages,
  * keeping all mail delivered since login: write a new file, fsync it,
  * rename it over the old one, fsync the folder. With nothing deleted the
- * file is left untouched. On failure the mailbox is unchanged. Returns 0,
- * or -1 with errno set. */
+ * file is left untouched. On failure the mailbox is unchanged. Returns the
+ * number of messages removed, or -1 with errno set. */
 int	maildrop_update(struct maildrop *md);
 
 /* Close the mailbox, releasing every lock; free the index. */
