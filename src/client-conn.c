@@ -120,27 +120,40 @@ conn_send(struct conn *c, const char *fmt, ...)
 int
 conn_line(struct conn *c, char *buf, size_t size)
 {
-	size_t len, i;
-	bool crlf;
+	enum line_end end;
+	size_t len;
 
-	switch (line_read(&c->in, buf, size, &len, &crlf)) {
+	switch (line_read_part(&c->in, buf, size - 1, &len, &end)) {
 	case LINE_OK:
 		break;
 	case LINE_TIMEOUT:
 		(void)fprintf(stderr, "mail_client: the server did not answer "
 		    "in time\n");
 		return -1;
-	case LINE_TOO_LONG:
-		(void)fprintf(stderr, "mail_client: the server sent a line too "
-		    "long to read\n");
-		return -1;
 	default:
 		(void)fprintf(stderr, "mail_client: the server closed the "
 		    "connection\n");
 		return -1;
 	}
-	for (i = 0; i < len; i++)
-		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
-			buf[i] = '?';
+	/* No reply line is this long: give up at once rather than read a
+	 * line that may never end. */
+	if (end == LINE_END_NONE) {
+		(void)fprintf(stderr, "mail_client: the server sent a line too "
+		    "long to read\n");
+		return -1;
+	}
+	buf[len] = '\0';
+	conn_clean(buf, len);
 	return 0;
+}
+
+void
+conn_clean(char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (((unsigned char)buf[i] < 0x20 && buf[i] != '\t') ||
+		    buf[i] == 0x7f)
+			buf[i] = '?';
 }

@@ -17,12 +17,12 @@
 
 static struct fd_transport stdin_transport;
 static struct line_reader stdin_reader;
-static bool on_terminal;
+static bool editing;		/* libedit: both ends a terminal */
 
 void
 input_init(void)
 {
-	on_terminal = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+	editing = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
 	fd_transport_init(&stdin_transport, STDIN_FILENO, -1);
 	line_reader_init(&stdin_reader, &stdin_transport.base, 0);
 }
@@ -55,7 +55,7 @@ input_line(const char *prompt, char *buf, size_t size)
 	char *line;
 	int rc;
 
-	if (on_terminal) {
+	if (editing) {
 		line = readline(prompt);
 		if (line == NULL)
 			return -1;
@@ -75,7 +75,9 @@ input_password(const char *prompt, char *buf, size_t size)
 	struct termios saved, quiet;
 	int rc;
 
-	if (!on_terminal || tcgetattr(STDIN_FILENO, &saved) < 0)
+	/* Whenever the keyboard is a terminal, even with the output going to
+	 * a pipe, the password must not show. */
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved) < 0)
 		return read_plain(prompt, buf, size);
 	quiet = saved;
 	quiet.c_lflag &= ~(tcflag_t)ECHO;

@@ -11,9 +11,11 @@
 
 #define TOP_BATCH	50	/* pipelined TOPs in flight at once */
 #define FIELD_MAX	256
+#define LISTING_MAX	10000000	/* more than any real maildrop */
 
 /* What the listing shows of one message. */
 struct summary {
+	char	refusal[CLIENT_LINE_MAX];	/* the status line */
 	char	from[FIELD_MAX];
 	char	received[FIELD_MAX];
 	char	date[FIELD_MAX];
@@ -49,7 +51,7 @@ multiline(struct conn *c, bool show, struct summary *sum)
 	enum line_status st;
 	enum line_end end;
 	bool at_line_start = true, in_header = true;
-	size_t len, i;
+	size_t len;
 
 	for (;;) {
 		st = line_read_part(&c->in, piece, sizeof(piece) - 1, &len, &end);
@@ -59,9 +61,7 @@ multiline(struct conn *c, bool show, struct summary *sum)
 			    "closed the connection");
 			return -1;
 		}
-		for (i = 0; i < len; i++)
-			if ((unsigned char)piece[i] < 0x20 && piece[i] != '\t')
-				piece[i] = '?';
+		conn_clean(piece, len);
 		piece[len] = '\0';
 		p = piece;
 		if (at_line_start && p[0] == '.') {
@@ -129,45 +129,53 @@ show_summary(size_t num, const struct summary *s)
 	    when, s->subject[0] != '\0' ? s->subject : "-");
 }
 
-/* Read the reply to "TOP num 0" (or, for a server without TOP, fetch the
- * message with RETR) and show its line. */
+/* Read the reply to a TOP or RETR and note the message's fields in sum.
+ * Returns 1 when it was +OK, 0 when refused (the reply in sum->refusal),
+ * -1 on a failed link. */
 static int
-list_one(struct conn *c, size_t num)
+read_summary(struct conn *c, struct summary *sum)
 {
-	char reply[CLIENT_LINE_MAX];
-	struct summary sum;
-
-	memset(&sum, 0, sizeof(sum));
-	if (conn_line(c, reply, sizeof(reply)) < 0)
+	memset(sum, 0, sizeof(*sum));
+	if (conn_line(c, sum->refusal, sizeof(sum->refusal)) < 0)
 		return -1;
-	if (!is_ok(reply)) {
-		if (conn_send(c, "RETR %zu", num) < 0 ||
-		    conn_line(c, reply, sizeof(reply)) < 0)
-			return -1;
-		if (!is_ok(reply)) {
-			(void)printf("%zu (cannot read: %s)\n", num, reply);
-			return 0;
-		}
-	}
-	if (multiline(c, false, &sum) < 0)
-		return -1;
-	show_summary(num, &sum);
-	return 0;
+	if (!is_ok(sum->refusal))
+		return 0;
+	return multiline(c, false, sum) < 0 ? -1 : 1;
 }
 
-/* The listing: one line a message, from TOP n 0, sent TOP_BATCH at a time
- * when the server takes pipelined commands. */
+/* The listing: one line a message, from "TOP n 0", sent TOP_BATCH at a
+ * time when the server takes pipelined commands. A message TOP cannot
+ * show is fetched with RETR once its batch's replies are all in, so that
+ * replies never pair with the wrong command. The listing stops at a
+ * message neither can read: a server that claims more than it has. */
 static int
 list_mailbox(struct conn *c, size_t count, bool pipelined)
 {
-	size_t batch = pipelined ? TOP_BATCH : 1, first, i;
+	static struct summary sums[TOP_BATCH];
+	size_t batch = pipelined ? TOP_BATCH : 1, first, last, i;
+	int rc;
 
-	for (first = 1; first <= count; first += batch) {
-		for (i = first; i < first + batch && i <= count; i++)
+	for (first = 1; first <= count; first = last + 1) {
+		last = count - first < batch - 1 ? count : first + batch - 1;
+		for (i = first; i <= last; i++)
 			(void)out_line(&c->out, "TOP %zu 0", i);
-		for (i = first; i < first + batch && i <= count; i++)
-			if (list_one(c, i) < 0)
+		for (i = first; i <= last; i++)
+			if (read_summary(c, &sums[i - first]) < 0)
 				return -1;
+		for (i = first; i <= last; i++) {
+			if (!is_ok(sums[i - first].refusal)) {
+				(void)out_line(&c->out, "RETR %zu", i);
+				rc = read_summary(c, &sums[i - first]);
+				if (rc < 0)
+					return -1;
+				if (rc == 0) {
+					(void)printf("%zu (cannot read: %s)\n", i,
+					    sums[i - first].refusal);
+					return 0;
+				}
+			}
+			show_summary(i, &sums[i - first]);
+		}
 	}
 	return 0;
 }
@@ -218,7 +226,8 @@ help(void)
 	(void)printf("Commands: STAT, LIST, RETR <n>, DELE <n>, QUIT\n");
 }
 
-/* One user command; returns 1 after QUIT, 0 to go on, -1 on a failed link. */
+/* One user command; returns 1 after QUIT, 2 after a refused QUIT, 0 to go
+ * on, -1 on a failed link. */
 static int
 run_command(struct conn *c, const char *cmd)
 {
@@ -230,7 +239,9 @@ run_command(struct conn *c, const char *cmd)
 		ok = command(c, reply, sizeof(reply), cmd);
 		if (ok >= 0)
 			(void)printf("%s\n", reply);
-		return ok < 0 ? -1 : str_ieq(cmd, "QUIT");
+		if (ok < 0)
+			return -1;
+		return str_ieq(cmd, "QUIT") ? (ok ? 1 : 2) : 0;
 	}
 	if (str_ieq(cmd, "LIST")) {
 		ok = command(c, reply, sizeof(reply), "LIST");
@@ -270,6 +281,8 @@ pop3_manage(const char *host, const char *port, int timeout_s, char *user,
 		goto fail;
 	if (sscanf(reply, "+OK %llu", &count) != 1)
 		count = 0;
+	if (count > LISTING_MAX)
+		count = LISTING_MAX;
 	if (list_mailbox(&c, (size_t)count, pipelined > 0) < 0)
 		goto fail;
 	help();
@@ -282,8 +295,8 @@ pop3_manage(const char *host, const char *port, int timeout_s, char *user,
 			continue;
 		}
 		rc = run_command(&c, cmd);
-		if (rc < 0)
-			goto fail;
+		if (rc < 0 || rc == 2)
+			goto fail;	/* a refused QUIT deleted nothing */
 		if (rc > 0)
 			break;
 	}

@@ -21,14 +21,29 @@ incorrect(const char *why)
 }
 
 /* Whether s is an address local@domain: one "@", something on each side,
- * no blanks or brackets. */
+ * no blanks, control characters or brackets. */
 static bool
 is_address(const char *s)
 {
-	const char *at = strchr(s, '@');
+	const char *at = strchr(s, '@'), *p;
 
+	for (p = s; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return false;
 	return at != NULL && at != s && at[1] != '\0' &&
-	    strchr(at + 1, '@') == NULL && strpbrk(s, " \t<>,;") == NULL;
+	    strchr(at + 1, '@') == NULL && strpbrk(s, "<>,;") == NULL;
+}
+
+/* The number of characters in UTF-8 text: bytes that do not continue a
+ * character. */
+static size_t
+utf8_length(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
 }
 
 /* Take "Name: value" from line into value; reason says what is wrong. */
@@ -93,7 +108,8 @@ mail_read(struct typed_mail *m)
 			return -1;
 		if (rc > 0) {
 			if (problem == NULL)
-				problem = "A line is longer than 1023 characters";
+				problem = "A line is longer than 1023 "
+				    "characters or holds a NUL byte";
 			continue;
 		}
 		if (strcmp(line, ".") == 0)
@@ -126,7 +142,7 @@ mail_read(struct typed_mail *m)
 		else if (!is_address(m->to))
 			problem = "The recipient is not an address of the form "
 			    "<username>@<domain>";
-		else if (strlen(m->subject) > CLIENT_SUBJECT_MAX)
+		else if (utf8_length(m->subject) > CLIENT_SUBJECT_MAX)
 			problem = "The subject is longer than 150 characters";
 		else if (m->nbody == 0)
 			problem = "The message has no body";
@@ -177,12 +193,13 @@ send_message(struct conn *c, const struct typed_mail *m)
 {
 	size_t i;
 
-	/* RFC 5322: the header, an empty line, the body; RFC 5321 4.5.2:
-	 * a line starting with "." gets one more. */
+	/* The message as typed, as the write-up sends it (so sockmail stores
+	 * it in exactly the write-up's format; other servers take the first
+	 * line that is no header field as the start of the body). RFC 5321
+	 * 4.5.2: a line starting with "." gets one more. */
 	(void)out_line(&c->out, "From: %s", m->from);
 	(void)out_line(&c->out, "To: %s", m->to);
 	(void)out_line(&c->out, "Subject: %s", m->subject);
-	(void)out_put(&c->out, "\r\n", 2);
 	for (i = 0; i < m->nbody; i++) {
 		if (m->body[i][0] == '.')
 			(void)out_put(&c->out, ".", 1);

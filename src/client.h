@@ -39,6 +39,10 @@ int	conn_send(struct conn *c, const char *fmt, ...)
  * returns -1 on timeout, a closed connection, or an over-long line. */
 int	conn_line(struct conn *c, char *buf, size_t size);
 
+/* Replace control characters (but tabs) in buf with '?', so that what a
+ * server sends cannot drive the terminal. */
+void	conn_clean(char *buf, size_t len);
+
 /* The user's side: prompts and lines from stdin, which may be a terminal
  * (line editing with history when built with libedit, no echo for the
  * password) or a pipe (a script, read as plain lines). */

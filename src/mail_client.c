@@ -45,7 +45,7 @@ main(int argc, char **argv)
 	char choice[CLIENT_LINE_MAX];
 	const char *host, *smtp_port = "25", *pop3_port = "110";
 	struct typed_mail m;
-	int timeout_s = CLIENT_TIMEOUT_DEFAULT, opt, rc;
+	int timeout_s = CLIENT_TIMEOUT_DEFAULT, opt, rc, status = 0;
 	uint64_t n;
 
 	while ((opt = getopt(argc, argv, "t:")) != -1) {
@@ -81,8 +81,10 @@ main(int argc, char **argv)
 			if (rc == 0) {
 				rc = smtp_send(host, smtp_port, timeout_s, &m);
 				mail_free(&m);
-				if (rc < 0)
-					break;	/* no server: exit 1 */
+				if (rc < 0) {
+					status = 1;	/* no server */
+					break;
+				}
 			}
 		} else if (rc == 0 && strcmp(choice, "2") == 0) {
 			/* QUIT ends the program, as the write-up says. */
@@ -93,5 +95,5 @@ main(int argc, char **argv)
 		}
 	}
 	str_wipe(pass, sizeof(pass));
-	return rc < 0 && choice[0] == '1' ? 1 : 0;
+	return status;
 }

@@ -12,6 +12,7 @@
  * and appends there. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -313,6 +314,38 @@ out:
 	return rc;
 }
 
+/* Remove the half-written copies of UPDATEs that were killed. Only the
+ * maildrop lock's holder ever writes one, and that is us now: every copy
+ * in the folder, from this host or another, is stale. */
+static void
+remove_stale_copies(int user_fd)
+{
+	const size_t prefix = strlen(MBOX_FILE ".");
+	struct dirent *e;
+	size_t len;
+	DIR *dir;
+	int fd;
+
+	fd = dup(user_fd);
+	if (fd < 0)
+		return;
+	dir = fdopendir(fd);
+	if (dir == NULL) {
+		(void)close(fd);
+		return;
+	}
+	while ((e = readdir(dir)) != NULL) {
+		len = strlen(e->d_name);
+		if (len > prefix + 4 &&
+		    strncmp(e->d_name, MBOX_FILE ".", prefix) == 0 &&
+		    strcmp(e->d_name + len - 4, ".tmp") == 0 &&
+		    unlinkat(user_fd, e->d_name, 0) == 0)
+			log_event(LOG_WARNING, "update", "removed %s, left by "
+			    "an UPDATE that did not finish", e->d_name);
+	}
+	(void)closedir(dir);
+}
+
 int
 maildrop_update(struct maildrop *md)
 {
@@ -343,7 +376,7 @@ maildrop_update(struct maildrop *md)
 			errno = EIO;	/* someone cut our messages */
 		goto fail;
 	}
-	(void)unlinkat(md->user_fd, tmp, 0);	/* a dead namesake's */
+	remove_stale_copies(md->user_fd);
 	tfd = openat(md->user_fd, tmp, O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (tfd < 0)

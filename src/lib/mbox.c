@@ -92,7 +92,9 @@ open_mailbox_file(int user_fd, struct stat *st_out)
 		close_keep_errno(fd);
 		return -1;
 	}
-	if (!S_ISREG(st_out->st_mode) || st_out->st_nlink != 1) {
+	/* No link count of 0 here: a rewrite may have just renamed a new
+	 * file over the one opened; still_current() catches that. */
+	if (!S_ISREG(st_out->st_mode) || st_out->st_nlink > 1) {
 		(void)close(fd);
 		errno = S_ISREG(st_out->st_mode) ? EMLINK : EINVAL;
 		return -1;
