@@ -159,7 +159,9 @@ LATE_OPEN_US=3000000
 late_open() {
 	local want i child fd
 	want=$(readlink -f "$(mailbox "$1")")
-	SOCKMAIL_LOG=stderr strace -qq -f -o /dev/null -P my_mailbox.txt \
+	# LeakSanitizer cannot work under ptrace: only that check is off.
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	    SOCKMAIL_LOG=stderr strace -qq -f -o /dev/null -P my_mailbox.txt \
 	    -e trace=openat \
 	    -e inject=openat:delay_exit="$LATE_OPEN_US":when=1 \
 	    "${@:4}" <"$2" >"$3" 2>>"$BATS_TEST_TMPDIR/late.err" 3>&- &

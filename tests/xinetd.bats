@@ -1,0 +1,227 @@
+#!/usr/bin/env bats
+# The xinetd files as the build generates them (SPEC §8, issue 5), run by
+# a real xinetd in the foreground: a copy of xinetd.d/sockmail-smtp and
+# xinetd.d/sockmail-pop3 with only what a test must change (enabled, an
+# unlisted test port on 127.0.0.1, this user, the built handlers, the
+# test's mail root), then an SMTP + POP3 round trip through it. xinetd
+# gives a handler the client on fds 0, 1 and 2, so these tests also make
+# sure that no log line ever reaches the client.
+#
+# Needs xinetd (Debian: xinetd); skips without it.
+
+load helpers
+load net
+
+setup() {
+	if ! command -v xinetd >/dev/null && [[ ! -x /usr/sbin/xinetd ]]; then
+		skip "xinetd is not installed (Debian: apt-get install xinetd)"
+	fi
+	XINETD=$(command -v xinetd || echo /usr/sbin/xinetd)
+	make_mailroot
+	XINETD_PID=
+	start_xinetd
+}
+
+teardown() {
+	stop_xinetd
+}
+
+# service_file NAME PORT HANDLER ARGS...: the generated xinetd file NAME,
+# changed for the test: enabled, UNLISTED on 127.0.0.1:PORT, run as this
+# user (xinetd can only switch users as root) with the built HANDLER and
+# ARGS. Fails if the file does not have the lines it changes, so a change
+# in the shipped file's shape shows here.
+service_file() {
+	local name=$1 port=$2 handler=$3 f user group
+	shift 3
+	f=$abs_top_builddir/xinetd.d/$name
+	if [[ $(id -u) == 0 ]]; then
+		user="user = $(id -un)" group="group = $(id -gn)"
+	else
+		user='' group=''
+	fi
+	awk -v port="$port" -v server="$handler" -v args="$*" \
+	    -v user="$user" -v group="$group" '
+		{ hit = 0 }
+		$1 == "disable" { hit = 1; out = "disable = no" }
+		$1 == "user" { hit = 1; out = user }
+		$1 == "group" { hit = 1; out = group }
+		$1 == "server" { hit = 1; out = "server = " server }
+		$1 == "server_args" { hit = 1; out = "server_args = " args }
+		hit {
+			seen[$1]++
+			if (out != "")
+				print "\t" out
+			next
+		}
+		$1 == "}" {
+			print "\ttype = UNLISTED"
+			print "\tport = " port
+			print "\tbind = 127.0.0.1"
+		}
+		{ print }
+		END {
+			n = split("disable user group server server_args", want)
+			for (i = 1; i <= n; i++)
+				if (seen[want[i]] != 1) {
+					print "no single \"" want[i] "\" line" >"/dev/stderr"
+					exit 1
+				}
+		}' "$f"
+}
+
+# start_xinetd: xinetd -dontfork over the test's config, with SMTP on
+# SMTP_PORT and POP3 on POP3_PORT; waits (up to 10 s) until both listen.
+# Tries other ports if one was taken meanwhile (3 attempts).
+start_xinetd() {
+	local attempt conf=$BATS_TEST_TMPDIR/xinetd.conf i
+	XLOG=$BATS_TEST_TMPDIR/xinetd.log
+	for attempt in 1 2 3; do
+		SMTP_PORT=$(free_port)
+		POP3_PORT=$(free_port)
+		[[ $SMTP_PORT != "$POP3_PORT" ]] || continue
+		{
+			# Our own defaults: a log file, and a line for each
+			# server's start and exit.
+			printf 'defaults\n{\n\tlog_type = FILE %s\n%s\n}\n' \
+			    "$XLOG" $'\tlog_on_success = PID HOST EXIT'
+			service_file sockmail-smtp "$SMTP_PORT" "$SMTPD" \
+			    -d "$MAILROOT" -n test.example || return 1
+			service_file sockmail-pop3 "$POP3_PORT" "$POP3D" \
+			    -d "$MAILROOT" -n test.example -f 0 || return 1
+		} >"$conf"
+		: >"$XLOG"
+		"$XINETD" -dontfork -f "$conf" -pidfile "$BATS_TEST_TMPDIR/xinetd.pid" \
+		    -filelog "$XLOG" </dev/null >"$BATS_TEST_TMPDIR/xinetd.out" \
+		    2>&1 3>&- &
+		XINETD_PID=$!
+		for ((i = 0; i < 100; i++)); do
+			if port_listening "$SMTP_PORT" && port_listening "$POP3_PORT" &&
+			    grep -q 'Started working: 2 available services' "$XLOG"; then
+				return 0
+			fi
+			kill -0 "$XINETD_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		echo "# xinetd attempt $attempt (ports $SMTP_PORT, $POP3_PORT) failed:" >&2
+		sed 's/^/#   /' "$XLOG" "$BATS_TEST_TMPDIR/xinetd.out" >&2
+		stop_xinetd
+	done
+	echo "# xinetd did not start; its config:" >&2
+	sed 's/^/#   /' "$conf" >&2
+	return 1
+}
+
+# stop_xinetd: end xinetd (SIGTERM, then SIGKILL after 5 s), if it runs.
+stop_xinetd() {
+	local i
+	[[ -n ${XINETD_PID-} ]] || return 0
+	kill -TERM "$XINETD_PID" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$XINETD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$XINETD_PID" 2>/dev/null || true
+	wait "$XINETD_PID" 2>/dev/null || true
+	XINETD_PID=
+}
+
+# wait_xlog TEXT N: wait (up to 5 s) until xinetd's log has N lines with
+# TEXT; it logs a server's exit once it has reaped it.
+wait_xlog() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		(($(grep -c -F -- "$1" "$XLOG") >= $2)) && return 0
+		sleep 0.1
+	done
+	cat "$XLOG" >&2
+	fail "xinetd logged fewer than $2 lines with '$1'"
+}
+
+# assert_smtp_replies: every line of $output (smtpclient.py raw) is an SMTP
+# reply, and there is at least one.
+assert_smtp_replies() {
+	assert [ -n "$output" ]
+	if grep -n -v -E '^[2-5][0-9]{2}([ -].*)?$' <<<"$output"; then
+		fail "a line above is not an SMTP reply"
+	fi
+}
+
+@test "the generated xinetd files set instances, per_source and cps, and xinetd reads them without a complaint" {
+	local f
+	for f in sockmail-smtp sockmail-pop3; do
+		run grep -E '^[[:space:]]*(instances|per_source|cps)[[:space:]]*=' \
+		    "$abs_top_builddir/xinetd.d/$f"
+		assert_success
+		assert_line --regexp '^[[:space:]]*instances[[:space:]]*= *[0-9]+$'
+		assert_line --regexp '^[[:space:]]*per_source[[:space:]]*= *[0-9]+$'
+		assert_line --regexp '^[[:space:]]*cps[[:space:]]*= *[0-9]+ +[0-9]+$'
+	done
+	run cat "$XLOG" "$BATS_TEST_TMPDIR/xinetd.out"
+	assert_line --partial 'Started working: 2 available services'
+	refute_output --regexp '(ERROR|error|bad|Bad|Unknown|unknown|missing|invalid|not supported)'
+}
+
+@test "an SMTP + POP3 round trip through xinetd delivers, retrieves and deletes a message, with only protocol lines on the wire" {
+	run "$PYTHON" "$TOOLS/roundtrip.py" 127.0.0.1 "$SMTP_PORT" "$POP3_PORT" \
+	    alice alicepw "tok-xinetd-$$"
+	assert_success
+	assert_line 'smtp wire ok (11 lines)'
+	assert_line --regexp '^pop3 wire ok '
+	assert_line 'round trip ok'
+	# Delivered into the test's mail root by the built handler, and
+	# taken out again by the POP3 handler (DELE, QUIT).
+	assert [ -f "$(mailbox alice)" ]
+	refute_mailbox alice
+	# xinetd ran a server per connection, one SMTP and two POP3
+	# sessions, and each one exited 0.
+	wait_xlog 'EXIT: smtp ' 1
+	wait_xlog 'EXIT: pop3 ' 2
+	run grep -c ': START: smtp ' "$XLOG"
+	assert_output 1
+	run grep -c ': START: pop3 ' "$XLOG"
+	assert_output 2
+	run grep -c -E ': EXIT: (smtp|pop3) status=0 ' "$XLOG"
+	assert_output 3
+}
+
+@test "through xinetd, rejects and errors are logged away from the client: every line the client gets is a reply" {
+	# An unknown recipient, a bad command, a bad sequence: each one a
+	# logged event, each one only a reply on the wire.
+	run "$PYTHON" "$TOOLS/smtpclient.py" raw "$SMTP_PORT" <<-'EOF'
+	EHLO client.example
+	MAIL FROM:<a@client.example>
+	RCPT TO:<nobody@test.example>
+	RCPT TO:<bob@test.example>
+	FROB
+	DATA
+	Subject: x
+
+	body
+	.
+	QUIT
+	EOF
+	assert_success
+	assert_smtp_replies
+	assert_line --regexp '^550 '
+	assert_line --regexp '^500 '
+	assert_line --regexp '^250 OK'
+	assert_line --regexp '^221 '
+	mailbox_text bob | grep -q '^body$' || fail "bob got no mail"
+
+	# A failed and a good POP3 login; every line a status line.
+	exec 4<>"/dev/tcp/127.0.0.1/$POP3_PORT"
+	printf '%s\r\n' 'USER bob' 'PASS wrong' 'USER bob' 'PASS bobpass' STAT QUIT >&4
+	run timeout 15 cat <&4
+	exec 4<&-
+	assert_success
+	if grep -n -v -E $'^(\\+OK|-ERR)( [^\r]*)?\r$' <<<"$output"; then
+		fail "a line above is not a POP3 status line with CRLF"
+	fi
+	assert_line --index 0 --regexp '^\+OK '
+	assert_line --index 2 --regexp '^-ERR '
+	assert_line --index 4 --regexp '^\+OK '
+	assert_line --index 5 --regexp $'^\\+OK 1 [0-9]+\r$'
+	assert_line --index 6 --regexp '^\+OK '
+	assert_equal "${#lines[@]}" 7
+}
