@@ -119,6 +119,7 @@ finish_login(struct pop3_session *s, const struct timespec *started,
 		return;
 	}
 	s->state = POP3_TRANSACTION;
+	log_set_user(user->login);
 	maildrop_stat(&s->md, &count, &octets);
 	log_event(LOG_INFO, "login", "%s: %zu messages, %llu octets",
 	    user->login, count, (unsigned long long)octets);

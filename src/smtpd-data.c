@@ -160,12 +160,12 @@ deliver_all(struct smtp_session *s, uint64_t size)
 	rc = deliver(s->cfg->root_fd, s->spool_fd, &env, logins, s->nrcpt,
 	    &failed);
 	if (rc < 0)
-		log_event(LOG_ERR, "deliver",
+		log_message_event(LOG_ERR, "deliver", size, s->nrcpt,
 		    "from=<%s> size=%llu: mailbox of %s: %s; nothing delivered",
 		    s->from, (unsigned long long)size,
 		    failed != NULL ? failed : "-", strerror(errno));
 	else
-		log_event(LOG_INFO, "delivered",
+		log_message_event(LOG_INFO, "delivered", size, s->nrcpt,
 		    "from=<%s> size=%llu rcpts=%zu to=%s", s->from,
 		    (unsigned long long)size, s->nrcpt, to);
 	free(to);
@@ -190,12 +190,13 @@ smtp_receive_data(struct smtp_session *s, bool crlf)
 		return;
 	}
 	if (st.has_nul) {
-		log_event(LOG_INFO, "reject", "from=<%s>: NUL in message",
-		    s->from);
+		log_message_event(LOG_INFO, "reject", st.size, s->nrcpt,
+		    "from=<%s>: NUL in message", s->from);
 		smtp_reply(s, "554 Message contains NUL characters");
 	} else if (st.too_big) {
-		log_event(LOG_INFO, "reject", "from=<%s>: over %llu bytes",
-		    s->from, (unsigned long long)s->cfg->size_max);
+		log_message_event(LOG_INFO, "reject", st.size, s->nrcpt,
+		    "from=<%s>: over %llu bytes", s->from,
+		    (unsigned long long)s->cfg->size_max);
 		smtp_reply(s, "552 Message size exceeds fixed maximum message "
 		    "size");
 	} else if (wbuf_flush(s->spool_w) < 0) {

@@ -211,6 +211,8 @@ mail_path(struct smtp_session *s, char *arg)
 		return;
 	}
 	if (check_mail_params(s, params) < 0) {
+		log_event(LOG_INFO, "reject", "from=<%s>: MAIL parameters "
+		    "refused", s->from);
 		s->from[0] = '\0';
 		return;
 	}

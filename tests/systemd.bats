@@ -312,6 +312,14 @@ for line in sys.stdin:
 	assert_output --regexp '^sockmail-smtp@[^ ]+\.service$'
 	run json_field SOCKMAIL_PEER "${bob[@]}" <"$BATS_TEST_TMPDIR/delivered"
 	assert_output 127.0.0.1
+	# Structured fields: the size and recipients of the message, and a
+	# MESSAGE_ID that is the same for every delivery.
+	run json_field SOCKMAIL_SIZE "${bob[@]}" <"$BATS_TEST_TMPDIR/delivered"
+	assert_output --regexp '^[1-9][0-9]*$'
+	run json_field SOCKMAIL_RCPTS "${bob[@]}" <"$BATS_TEST_TMPDIR/delivered"
+	assert_output 1
+	run json_field MESSAGE_ID "${bob[@]}" <"$BATS_TEST_TMPDIR/delivered"
+	assert_output --regexp '^[0-9a-f]{32}$'
 
 	# bob's two POP3 logins, by sockmail-pop3d as sockmail.
 	journal_json 'login: bob: 0 messages' SOCKMAIL_EVENT=login \
@@ -325,6 +333,8 @@ for line in sys.stdin:
 	run json_field _SYSTEMD_UNIT "${bob[@]}" <"$BATS_TEST_TMPDIR/login"
 	assert_line --index 0 --regexp '^sockmail-pop3@[^ ]+\.service$'
 	assert_line --index 1 --regexp '^sockmail-pop3@[^ ]+\.service$'
+	run json_field SOCKMAIL_USER "${bob[@]}" <"$BATS_TEST_TMPDIR/login"
+	assert_output "$(printf 'bob\nbob')"
 
 	# Nothing in the whole journal holds a password.
 	run ct_exec journalctl --no-pager -o verbose

@@ -9,10 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #ifdef HAVE_LIBSYSTEMD
+#include <sys/uio.h>
 #include <systemd/sd-journal.h>
 #endif
 
 #include "log.h"
+#include "md5.h"
 #include "str.h"
 
 #define LOG_LINE_MAX	1024
@@ -21,6 +23,7 @@
 static enum log_backend backend = LOG_TO_STDERR;
 static char log_ident[32] = "sockmail";
 static char log_peer[64] = "-";
+static char log_user[65];
 static bool log_debug;
 
 static bool
@@ -80,17 +83,69 @@ priority_name(int priority)
 }
 
 void
-log_event(int priority, const char *event, const char *fmt, ...)
+log_set_user(const char *user)
+{
+	(void)str_copy(log_user, sizeof(log_user), user);
+}
+
+/* What an event says beyond its text. */
+struct log_counts {
+	bool		known;
+	uint64_t	size;
+	size_t		rcpts;
+};
+
+#ifdef HAVE_LIBSYSTEMD
+static void
+journal_send(int priority, const char *event, const struct log_counts *c,
+    const char *msg)
+{
+	char fields[10][LOG_LINE_MAX + 32], id[2 * MD5_DIGEST_SIZE + 1];
+	char kind[64];
+	struct iovec iov[10];
+	size_t n = 0, i;
+	int len;
+
+	/* A stable MESSAGE_ID per kind of event, derived from its tag, so
+	 * that "journalctl MESSAGE_ID=..." finds every delivery. */
+	len = snprintf(kind, sizeof(kind), "sockmail.%s", event);
+	md5_hex(kind, len > 0 ? (size_t)len : 0, id);
+	(void)snprintf(fields[n++], sizeof(fields[0]), "MESSAGE=%s: %s", event, msg);
+	(void)snprintf(fields[n++], sizeof(fields[0]), "MESSAGE_ID=%s", id);
+	(void)snprintf(fields[n++], sizeof(fields[0]), "PRIORITY=%d", priority);
+	(void)snprintf(fields[n++], sizeof(fields[0]), "SYSLOG_IDENTIFIER=%s",
+	    log_ident);
+	(void)snprintf(fields[n++], sizeof(fields[0]), "SOCKMAIL_EVENT=%s", event);
+	(void)snprintf(fields[n++], sizeof(fields[0]), "SOCKMAIL_PEER=%s", log_peer);
+	if (log_user[0] != '\0')
+		(void)snprintf(fields[n++], sizeof(fields[0]),
+		    "SOCKMAIL_USER=%s", log_user);
+	(void)snprintf(fields[n++], sizeof(fields[0]), "SYSLOG_FACILITY=%d",
+	    LOG_MAIL >> 3);
+	if (c->known) {
+		(void)snprintf(fields[n++], sizeof(fields[0]),
+		    "SOCKMAIL_SIZE=%llu", (unsigned long long)c->size);
+		(void)snprintf(fields[n++], sizeof(fields[0]),
+		    "SOCKMAIL_RCPTS=%zu", c->rcpts);
+	}
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = fields[i];
+		iov[i].iov_len = strlen(fields[i]);
+	}
+	(void)sd_journal_sendv(iov, (int)n);
+}
+#endif
+
+static void
+emit(int priority, const char *event, const struct log_counts *c,
+    const char *fmt, va_list ap)
 {
 	char msg[LOG_LINE_MAX];
-	va_list ap;
 	size_t i;
 
 	if (priority == LOG_DEBUG && !log_debug)
 		return;
-	va_start(ap, fmt);
 	(void)vsnprintf(msg, sizeof(msg), fmt, ap);	/* truncation is fine */
-	va_end(ap);
 	/* Whatever a client put in, a log entry stays one printable line. */
 	for (i = 0; msg[i] != '\0'; i++)
 		if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
@@ -99,22 +154,41 @@ log_event(int priority, const char *event, const char *fmt, ...)
 	switch (backend) {
 	case LOG_TO_JOURNAL:
 #ifdef HAVE_LIBSYSTEMD
-		(void)sd_journal_send("MESSAGE=%s: %s", event, msg,
-		    "PRIORITY=%d", priority,
-		    "SYSLOG_IDENTIFIER=%s", log_ident,
-		    "SYSLOG_FACILITY=%d", LOG_MAIL >> 3,
-		    "SOCKMAIL_EVENT=%s", event,
-		    "SOCKMAIL_PEER=%s", log_peer,
-		    NULL);
+		journal_send(priority, event, c, msg);
 #endif
 		break;
 	case LOG_TO_SYSLOG:
-		syslog(priority, "%s: %s peer=%s", event, msg, log_peer);
+		syslog(priority, "%s: %s peer=%s%s%s", event, msg, log_peer,
+		    log_user[0] != '\0' ? " user=" : "", log_user);
 		break;
 	case LOG_TO_STDERR:
-		(void)fprintf(stderr, "%s[%ld]: %s %s: %s peer=%s\n", log_ident,
-		    (long)getpid(), priority_name(priority), event, msg,
-		    log_peer);
+		(void)fprintf(stderr, "%s[%ld]: %s %s: %s peer=%s%s%s\n",
+		    log_ident, (long)getpid(), priority_name(priority), event,
+		    msg, log_peer, log_user[0] != '\0' ? " user=" : "",
+		    log_user);
 		break;
 	}
+}
+
+void
+log_event(int priority, const char *event, const char *fmt, ...)
+{
+	const struct log_counts none = { .known = false };
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit(priority, event, &none, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_message_event(int priority, const char *event, uint64_t size,
+    size_t rcpts, const char *fmt, ...)
+{
+	const struct log_counts c = { true, size, rcpts };
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit(priority, event, &c, fmt, ap);
+	va_end(ap);
 }

@@ -5,6 +5,8 @@
 #ifndef SOCKMAIL_LOG_H
 #define SOCKMAIL_LOG_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <syslog.h>
 
 enum log_backend {
@@ -22,9 +24,21 @@ void	log_init(const char *ident, const char *peer);
 enum log_backend log_backend(void);
 
 /* Log one event. priority is a syslog level (LOG_INFO, ...); event is a
- * short tag ("connect", "delivered", ...) that the journal keeps as the
- * field SOCKMAIL_EVENT. Never pass a password. */
+ * short tag ("connect", "delivered", ...). In the journal an entry carries
+ * the fields SOCKMAIL_EVENT (the tag), MESSAGE_ID (the same for every
+ * event of one kind), SOCKMAIL_PEER (the client's address) and, once
+ * known, SOCKMAIL_USER; a plain line carries the peer and the user at its
+ * end. Never pass a password. */
 void	log_event(int priority, const char *event, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
+
+/* log_event for an event about one message: the journal also gets
+ * SOCKMAIL_SIZE (octets) and SOCKMAIL_RCPTS (recipients). */
+void	log_message_event(int priority, const char *event, uint64_t size,
+	    size_t rcpts, const char *fmt, ...)
+	    __attribute__((format(printf, 5, 6)));
+
+/* The session's user from now on (a POP3 login); copied. */
+void	log_set_user(const char *user);
 
 #endif
