@@ -194,7 +194,7 @@ $POP3_HELP
 		skip "no IPv6 loopback (::1) here"
 	fi
 	put_mailbox bob client-manage/four-messages
-	start_listener6 POP3D6 "$POP3D" -f 0
+	LISTEN_HOST=::1 start_listener POP3D6 "$POP3D" -f 0
 	run -0 client_script -h ::1 -s 1 -p "$POP3D6_PORT" bob bobpass 2 \
 	    "DELE 2" QUIT
 	assert_output_has "+OK maildrop has 4 messages (383 octets)

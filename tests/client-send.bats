@@ -267,7 +267,7 @@ ${MENU}"
 	if ! ipv6_loopback; then
 		skip "no IPv6 loopback (::1) here"
 	fi
-	start_listener6 SMTPD6 "$SMTPD"
+	LISTEN_HOST=::1 start_listener SMTPD6 "$SMTPD"
 	run -0 client_script -h ::1 -s "$SMTPD6_PORT" -p 1 bob bobpass 1 \
 	    "$(mail_to alice@test.example "over IPv6" body)" 3
 	assert_output --partial "Mail sent successfully"

@@ -20,40 +20,50 @@ fi
 # shellcheck disable=SC2034,SC2154 # used by the suites; set in helpers.bash
 TOOLS="$abs_top_srcdir/tests/tools"
 
-# free_port: print a loopback TCP port that is free right now.
+# free_port [HOST]: print a TCP port on HOST (127.0.0.1, or ::1) that is
+# free right now.
 free_port() {
-	"$PYTHON" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
+	"$PYTHON" -c 'import socket, sys
+host = sys.argv[1]
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+s.bind((host, 0))
 print(s.getsockname()[1])
-s.close()'
+s.close()' "${1:-127.0.0.1}"
 }
 
-# port_listening PORT: whether something listens on 127.0.0.1:PORT. Reads
-# /proc/net/tcp rather than connecting, so that checking does not spawn a
-# handler (and a "connect" log line).
+# port_listening PORT [HOST]: whether something listens on HOST:PORT
+# (127.0.0.1 or ::1). Reads /proc/net/tcp{,6} rather than connecting, so
+# that checking does not spawn a handler (and a "connect" log line).
 port_listening() {
-	local hex
-	hex=$(printf '0100007F:%04X' "$1")
+	local hex table=/proc/net/tcp
+	if [ "${2:-127.0.0.1}" = ::1 ]; then
+		hex=$(printf '00000000000000000000000001000000:%04X' "$1")
+		table=/proc/net/tcp6
+	else
+		hex=$(printf '0100007F:%04X' "$1")
+	fi
 	awk -v want="$hex" '$2 == want && $4 == "0A" { found = 1 }
-		END { exit !found }' /proc/net/tcp
+		END { exit !found }' "$table" 2>/dev/null
 }
 
 # start_listener NAME HANDLER [ARGS...]: serve HANDLER -d $MAILROOT -n
-# test.example [ARGS] on a free 127.0.0.1 port, one handler per connection,
-# and set NAME_PORT, NAME_PID and NAME_LOG (the handlers' stderr). Retries
-# on another port when the chosen one was taken in the meantime; fails
-# after 5 attempts.
+# test.example [ARGS] on a free port of $LISTEN_HOST (127.0.0.1 unless
+# set; ::1 works too), one handler per connection, and set NAME_PORT,
+# NAME_PID and NAME_LOG (the handlers' stderr). Retries on another port
+# when the chosen one was taken in the meantime; fails after 5 attempts.
 start_listener() {
-	local name=$1 handler=$2 attempt port pid log
+	local name=$1 handler=$2 host=${LISTEN_HOST:-127.0.0.1} attempt port
+	local pid log addr
 	shift 2
 	log="$BATS_TEST_TMPDIR/${name,,}.log"
 	: >"$log"
 	printf -v "${name}_LOG" %s "$log"
 	for attempt in 1 2 3 4 5; do
-		port=$(free_port) || return 1
+		port=$(free_port "$host") || return 1
+		addr="$host:$port"
+		[ "$host" = ::1 ] && addr="[::1]:$port"
 		# fd 3 is bats' own output: a background job must not hold it.
-		systemd-socket-activate --accept --inetd -l "127.0.0.1:$port" -- \
+		systemd-socket-activate --accept --inetd -l "$addr" -- \
 		    "$handler" -d "$MAILROOT" -n test.example "$@" \
 		    </dev/null >/dev/null 2>>"$log" 3>&- &
 		pid=$!
@@ -61,7 +71,7 @@ start_listener() {
 		printf -v "${name}_PID" %s "$pid"
 		# Up to 5 s for the listener to come up (or die on a clash).
 		for _ in $(seq 1 100); do
-			if port_listening "$port"; then
+			if port_listening "$port" "$host"; then
 				return 0
 			fi
 			if ! kill -0 "$pid" 2>/dev/null; then
@@ -70,7 +80,7 @@ start_listener() {
 			sleep 0.05
 		done
 		stop_listener "$name"
-		echo "start_listener: $name attempt $attempt on port $port failed" >&2
+		echo "start_listener: $name attempt $attempt on $addr failed" >&2
 	done
 	echo "start_listener: $name: no listener after 5 attempts:" >&2
 	cat "$log" >&2
