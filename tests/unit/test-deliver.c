@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mbox.h"
 #include "msg.h"
+#include "fixture.h"
 #include "tap.h"
 
 /* 2026-11-27 21:04:00 UTC */
@@ -32,58 +33,25 @@ static int	root_fd = -1;
 
 static const struct msg_envelope env = { "a@x", "alice@x, bob@x", T_FIXED };
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 put_file(const char *name, const char *data, size_t len)
 {
-	int	fd = openat(root_fd, name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	if (fd == -1 || (len > 0 && write(fd, data, len) != (ssize_t)len) ||
-	    close(fd) == -1)
-		abort();
+	fixture_put(root_fd, name, data, len, 0600);
 }
 
 static void
 mkdir_at(const char *name)
 {
-	if (mkdirat(root_fd, name, 0700) == -1)
-		abort();
+	fixture_mkdir(root_fd, name);
 }
 
 /* Whether root/name holds exactly want; shows what it holds if not. */
 static bool
 file_is(const char *name, const char *want, size_t wlen)
 {
-	struct stat	 st;
-	char		*got;
-	bool		 same;
-	int		 fd = openat(root_fd, name, O_RDONLY | O_NOFOLLOW);
-
-	if (fd == -1) {
-		printf("# %s: %s\n", name, strerror(errno));
-		return false;
-	}
-	if (fstat(fd, &st) == -1 || (got = malloc((size_t)st.st_size + 1)) == NULL)
-		abort();
-	if (pread(fd, got, (size_t)st.st_size, 0) != st.st_size)
-		abort();
-	got[st.st_size] = '\0';
-	same = (size_t)st.st_size == wlen && memcmp(got, want, wlen) == 0;
-	if (!same)
-		printf("# %s holds %lld bytes:\n%s# (end)\n", name,
-		    (long long)st.st_size, got);
-	free(got);
-	(void)close(fd);
-	return same;
+	return fixture_file_is(root_fd, name, want, wlen);
 }
+
 
 static int
 spool(void)
@@ -175,6 +143,6 @@ main(void)
 	test_two();
 	test_failure();
 	(void)close(root_fd);
-	(void)nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fixture_rm_tree(root);
 	return done_testing();
 }

@@ -14,6 +14,7 @@
 
 #include "mbox.h"
 #include "log.h"
+#include "fixture.h"
 #include "tap.h"
 
 #define REC_A	"From: a@x\nTo: b@x\nSubject: one\nReceived: 2026-11-27 : 21 : 04\nbody\n.\n"
@@ -22,23 +23,10 @@
 static char	root[] = "/tmp/sockmail-mbox-XXXXXX";
 static int	root_fd = -1;
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 put_file(const char *name, const char *data, size_t len, mode_t mode)
 {
-	int	fd = openat(root_fd, name, O_WRONLY | O_CREAT | O_TRUNC, mode);
-
-	if (fd == -1 || (len > 0 && write(fd, data, len) != (ssize_t)len) ||
-	    close(fd) == -1)
-		abort();
+	fixture_put(root_fd, name, data, len, mode);
 }
 
 /* The content of name under the root, NUL-terminated; NULL if missing. */
@@ -86,8 +74,7 @@ append(struct mbox *mb, const char *data, size_t len)
 static void
 mkdir_at(const char *name)
 {
-	if (mkdirat(root_fd, name, 0700) == -1)
-		abort();
+	fixture_mkdir(root_fd, name);
 }
 
 static void
@@ -538,6 +525,6 @@ main(void)
 	test_whole();
 	test_refused();
 	(void)close(root_fd);
-	(void)nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fixture_rm_tree(root);
 	return done_testing();
 }

@@ -14,6 +14,7 @@
 
 #include "msg.h"
 #include "wbuf.h"
+#include "fixture.h"
 #include "tap.h"
 
 /* 2026-11-27 21:04:00 UTC */
@@ -22,15 +23,6 @@
 
 static char	tmpdir[] = "/tmp/sockmail-msg-XXXXXX";
 static int	file_seq;
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 /* A fresh file in tmpdir, open for reading and writing. */
 static int
@@ -433,6 +425,6 @@ main(void)
 	test_rfc5322();
 	test_large();
 	test_long_fields();
-	(void)nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fixture_rm_tree(tmpdir);
 	return done_testing();
 }

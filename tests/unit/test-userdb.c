@@ -13,35 +13,17 @@
 
 #include "userdb.h"
 #include "log.h"
+#include "fixture.h"
 #include "tap.h"
 
 /* openssl passwd -6 -salt sockmailsalt cryptpw */
 #define CRYPT_HASH "$6$sockmailsalt$/ANLwpcQpM2MJoFzQH2bM0ZCOFFkqRYvLd/" \
 	"xxUnLwEDYtYKAuwQUXQmwRD7WuiZmfhQwOK7zQnNpLhpWM5kJg0"
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-rm_tree(const char *dir)
-{
-	(void)nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void
 put_file(int dirfd, const char *name, const char *data)
 {
-	int	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	size_t	len = strlen(data);
-
-	if (fd == -1 || write(fd, data, len) != (ssize_t)len || close(fd) == -1)
-		abort();
+	fixture_put(dirfd, name, data, strlen(data), 0600);
 }
 
 static void
@@ -254,7 +236,7 @@ test_find(void)
 	    "from no such user (0)");
 
 	(void)close(root_fd);
-	rm_tree(root);
+	fixture_rm_tree(root);
 }
 
 static void
