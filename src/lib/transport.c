@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -73,6 +74,52 @@ disable_nagle(int fd)
 		return;
 	/* Failure only costs latency, never correctness. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static ssize_t
+mem_read(void *ctx, void *buf, size_t len, int timeout_ms)
+{
+	struct mem_transport *t = ctx;
+	size_t n = t->in_len - t->in_pos;
+
+	(void)timeout_ms;	/* all the input is there already */
+	if (n > len)
+		n = len;
+	if (n > 0)
+		memcpy(buf, t->in + t->in_pos, n);
+	t->in_pos += n;
+	return (ssize_t)n;
+}
+
+static int
+mem_write(void *ctx, const void *buf, size_t len)
+{
+	struct mem_transport *t = ctx;
+	size_t room = t->out_len < t->out_size ? t->out_size - t->out_len : 0;
+
+	if (room > 0)
+		memcpy(t->out + t->out_len, buf, len < room ? len : room);
+	t->out_len += len;
+	return 0;
+}
+
+static const struct transport_ops mem_ops = {
+	.read = mem_read,
+	.write = mem_write,
+};
+
+void
+mem_transport_init(struct mem_transport *t, const void *in, size_t in_len,
+    char *out, size_t out_size)
+{
+	t->base.ops = &mem_ops;
+	t->base.ctx = t;
+	t->in = in;
+	t->in_len = in_len;
+	t->in_pos = 0;
+	t->out = out;
+	t->out_size = out_size;
+	t->out_len = 0;
 }
 
 void

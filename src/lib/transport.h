@@ -34,6 +34,20 @@ struct fd_transport {
  * delayed ACK (tens of milliseconds per exchange). */
 void	fd_transport_init(struct fd_transport *t, int in_fd, int out_fd);
 
+/* A transport over memory, for running a session in-process (tests,
+ * fuzzers): reads come from in[0, in_len), never waiting; writes are kept
+ * in out (up to out_size bytes; out_len counts all, kept or not). */
+struct mem_transport {
+	struct transport	 base;
+	const char		*in;
+	size_t			 in_len, in_pos;
+	char			*out;
+	size_t			 out_size, out_len;
+};
+
+void	mem_transport_init(struct mem_transport *t, const void *in,
+	    size_t in_len, char *out, size_t out_size);
+
 static inline ssize_t
 transport_read(struct transport *t, void *buf, size_t len, int timeout_ms)
 {
