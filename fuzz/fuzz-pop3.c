@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/* libFuzzer: a whole POP3 session fed arbitrary bytes, in-process. Half of
+ * the inputs are sent after a good login, so that the TRANSACTION
+ * commands are reached too. */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz-root.h"
+#include "pop3d.h"
+#include "transport.h"
+
+#define LOGIN	"USER bob\r\nPASS bobpass\r\n"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const struct pop3_config cfg = {
+		.root_fd = fuzz_root(),
+		.domain = "fuzz.example",
+		.timeout_s = 1,
+		.fail_delay_s = 0,
+	};
+	struct mem_transport t;
+	char *in;
+	size_t skip = 0;
+
+	if (size == 0)
+		return 0;
+	/* The first byte chooses: odd, log in first. */
+	in = malloc(sizeof(LOGIN) + size);
+	if (in == NULL)
+		return 0;
+	if (data[0] & 1) {
+		memcpy(in, LOGIN, sizeof(LOGIN) - 1);
+		skip = sizeof(LOGIN) - 1;
+	}
+	memcpy(in + skip, data + 1, size - 1);
+	mem_transport_init(&t, in, skip + size - 1, NULL, 0);
+	(void)pop3_session_run(&cfg, &t.base);
+	free(in);
+	fuzz_root_reset();
+	return 0;
+}

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/* The scratch mail root the fuzz harnesses work in. */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fuzz-root.h"
+
+#define MAILBOX	"From: a@x\nTo: bob@x\nSubject: one\nReceived: 2026-11-27 : 21 : 04\n" \
+		"\nbody\n..dot\n.\nFrom: b@x\nTo: bob@x\nSubject: two\n" \
+		"Received: 2026-11-27 : 21 : 05\nno empty line\n.\n"
+
+static int root_fd = -1;
+
+static void
+put(const char *path, const void *data, size_t len)
+{
+	int fd = openat(root_fd, path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	if (fd < 0 || (len > 0 && write(fd, data, len) != (ssize_t)len) ||
+	    close(fd) < 0)
+		abort();
+}
+
+int
+fuzz_root(void)
+{
+	char dir[] = "/tmp/sockmail-fuzz-XXXXXX";
+
+	if (root_fd >= 0)
+		return root_fd;
+	if (mkdtemp(dir) == NULL)
+		abort();
+	root_fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (root_fd < 0 || mkdirat(root_fd, "USERS", 0700) < 0 ||
+	    mkdirat(root_fd, "USERS/bob", 0700) < 0)
+		abort();
+	/* Logs go to stderr, which run.sh closes for the target
+	 * (-close_fd_mask=2) so that they do not drown libFuzzer's. */
+	(void)setenv("SOCKMAIL_LOG", "stderr", 1);
+	put("userinfo.txt", "bob bobpass\nalice {CRYPT}$6$saltsalt$fxtrgNr0//Ip0B6ss2a/"
+	    "TCLvMdsw5Nx6dknvHShinRxCFbPDFOF1FjlGij8xWCb0jfJjN/ydBgMw3Go6NrTo21\n",
+	    strlen("bob bobpass\nalice {CRYPT}$6$saltsalt$fxtrgNr0//Ip0B6ss2a/"
+	    "TCLvMdsw5Nx6dknvHShinRxCFbPDFOF1FjlGij8xWCb0jfJjN/ydBgMw3Go6NrTo21\n"));
+	fuzz_root_reset();
+	return root_fd;
+}
+
+void
+fuzz_root_reset(void)
+{
+	put("USERS/bob/my_mailbox.txt", MAILBOX, sizeof(MAILBOX) - 1);
+}
+
+void
+fuzz_put_mailbox(const void *data, size_t len)
+{
+	(void)fuzz_root();
+	put("USERS/bob/my_mailbox.txt", data, len);
+}
+
+void
+fuzz_put_userinfo(const void *data, size_t len)
+{
+	(void)fuzz_root();
+	put("userinfo.txt", data, len);
+}

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+/* The scratch mail root the fuzz harnesses work in: one user, bob, with a
+ * small mailbox, restored after every input. */
+#ifndef SOCKMAIL_FUZZ_ROOT_H
+#define SOCKMAIL_FUZZ_ROOT_H
+
+#include <stddef.h>
+
+int	fuzz_root(void);
+void	fuzz_root_reset(void);
+void	fuzz_put_mailbox(const void *data, size_t len);
+void	fuzz_put_userinfo(const void *data, size_t len);
+
+#endif

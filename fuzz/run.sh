@@ -1,0 +1,48 @@
+#!/bin/sh
+# fuzz/run.sh [SECONDS] [HARNESS...]: run each libFuzzer harness (built by
+# fuzz/build.sh) for SECONDS (default 600), two at a time, starting from
+# seed corpora made from tests/data. Crashes land in build/fuzz/crash-*;
+# each harness's last status line (execs, exec/s) is printed at the end.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=$top/build/fuzz
+secs=${1:-600}
+[ $# -gt 0 ] && shift
+harnesses=${*:-smtp pop3 mailbox userinfo}
+
+seed() {	# HARNESS: fill corpus-HARNESS from the test fixtures
+	local dir="$out/corpus-$1" f
+	mkdir -p "$dir"
+	case $1 in
+	smtp) for f in "$top"/tests/data/smtp-*/*.in; do
+		sed 's/$/\r/' "$f" >"$dir/$(basename "$(dirname "$f")")-$(basename "$f")"
+	done ;;
+	pop3) for f in "$top"/tests/data/pop3-*/*.in; do
+		{ printf '\001'; sed 's/$/\r/' "$f"; } >"$dir/$(basename "$f")"
+	done ;;
+	mailbox) for f in "$top"/tests/data/*/*.mailbox "$top"/tests/data/*/*.mbox-*; do
+		[ -f "$f" ] && cp "$f" "$dir/$(basename "$f")"
+	done ;;
+	userinfo) cp "$top/tests/data/mailroot/userinfo.txt" "$dir/" ;;
+	esac
+}
+
+run() {		# HARNESS
+	seed "$1"
+	(cd "$out" && ./fuzz-"$1" -max_total_time="$secs" -rss_limit_mb=512 -close_fd_mask=2 \
+	    -artifact_prefix="$out/crash-$1-" "corpus-$1" >"fuzz-$1.log" 2>&1) ||
+	    echo "fuzz-$1: FOUND A CRASH (see $out/fuzz-$1.log)"
+	printf 'fuzz-%s: ' "$1"
+	grep -E '^#[0-9]+' "$out/fuzz-$1.log" | tail -n 1
+}
+
+set -- $harnesses
+while [ $# -gt 0 ]; do
+	run "$1" &
+	if [ $# -gt 1 ]; then
+		run "$2" &
+		shift
+	fi
+	shift
+	wait
+done
