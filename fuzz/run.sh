@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # fuzz/run.sh [SECONDS] [HARNESS...]: run each libFuzzer harness (built by
 # fuzz/build.sh) for SECONDS (default 600), two at a time, starting from
 # seed corpora made from tests/data. Crashes land in build/fuzz/crash-*;
