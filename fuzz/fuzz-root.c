@@ -14,6 +14,10 @@
 		"\nbody\n..dot\n.\nFrom: b@x\nTo: bob@x\nSubject: two\n" \
 		"Received: 2026-11-27 : 21 : 05\nno empty line\n.\n"
 
+/* alice's password is alicepw. */
+#define USERINFO "bob bobpass\nalice {CRYPT}$6$saltsalt$fxtrgNr0//Ip0B6ss2a/" \
+		"TCLvMdsw5Nx6dknvHShinRxCFbPDFOF1FjlGij8xWCb0jfJjN/ydBgMw3Go6NrTo21\n"
+
 static int root_fd = -1;
 
 static void
@@ -42,10 +46,7 @@ fuzz_root(void)
 	/* Logs go to stderr, which run.sh closes for the target
 	 * (-close_fd_mask=2) so that they do not drown libFuzzer's. */
 	(void)setenv("SOCKMAIL_LOG", "stderr", 1);
-	put("userinfo.txt", "bob bobpass\nalice {CRYPT}$6$saltsalt$fxtrgNr0//Ip0B6ss2a/"
-	    "TCLvMdsw5Nx6dknvHShinRxCFbPDFOF1FjlGij8xWCb0jfJjN/ydBgMw3Go6NrTo21\n",
-	    strlen("bob bobpass\nalice {CRYPT}$6$saltsalt$fxtrgNr0//Ip0B6ss2a/"
-	    "TCLvMdsw5Nx6dknvHShinRxCFbPDFOF1FjlGij8xWCb0jfJjN/ydBgMw3Go6NrTo21\n"));
+	put("userinfo.txt", USERINFO, sizeof(USERINFO) - 1);
 	fuzz_root_reset();
 	return root_fd;
 }
