@@ -1,14 +1,20 @@
 #!/bin/sh
 # fuzz/build.sh [OUTDIR]: build the libFuzzer harnesses with clang, ASan
 # and UBSan (Debian: clang-14, libfuzzer-14-dev), into OUTDIR (default
-# build/fuzz). A configured build tree supplies config.h: run ./configure
-# (or ./run-tests) first.
+# build/fuzz). A configured build tree supplies config.h: $CONFIG_DIR
+# (`make fuzz` sets it), else the first one found. Configure first.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$top/build/fuzz}
-cc=${CC:-clang-14}
-config=$(ls "$top"/config.h "$top"/build/*/config.h 2>/dev/null | head -n 1)
-[ -n "$config" ] || { echo "fuzz/build.sh: configure first (no config.h)" >&2; exit 1; }
+cc=${FUZZ_CC:-clang-14}
+if [ -n "${CONFIG_DIR:-}" ]; then
+	config=$CONFIG_DIR/config.h
+else
+	for config in "$top"/config.h "$top"/build/*/config.h; do
+		[ -f "$config" ] && break
+	done
+fi
+[ -f "$config" ] || { echo "fuzz/build.sh: configure first (no config.h)" >&2; exit 1; }
 mkdir -p "$out"
 flags="-std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 -I$(dirname "$config") -I$top/src/lib -I$top/src -I$top/fuzz"

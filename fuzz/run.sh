@@ -1,11 +1,12 @@
 #!/bin/bash
 # fuzz/run.sh [SECONDS] [HARNESS...]: run each libFuzzer harness (built by
-# fuzz/build.sh) for SECONDS (default 600), two at a time, starting from
-# seed corpora made from tests/data. Crashes land in build/fuzz/crash-*;
+# fuzz/build.sh into $FUZZ_DIR, default build/fuzz) for SECONDS (default
+# 600), two at a time, starting from seed corpora made from tests/data
+# (kept between runs). Crashes land in $FUZZ_DIR/crash-*;
 # each harness's last status line (execs, exec/s) is printed at the end.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
-out=$top/build/fuzz
+out=${FUZZ_DIR:-$top/build/fuzz}
 secs=${1:-600}
 [ $# -gt 0 ] && shift
 harnesses=${*:-smtp pop3 mailbox userinfo}
@@ -36,6 +37,7 @@ run() {		# HARNESS
 	grep -E '^#[0-9]+' "$out/fuzz-$1.log" | tail -n 1
 }
 
+# shellcheck disable=SC2086 # a list of harness names
 set -- $harnesses
 while [ $# -gt 0 ]; do
 	run "$1" &

@@ -16,6 +16,18 @@ bats_load_library bats-assert
 # `run -N` checks the exit status; bats wants to be told it may use flags.
 bats_require_minimum_version 1.5.0
 
+# HANDLER_PREFIX: the command the filters below run each handler through.
+# `make valgrind` sets SOCKMAIL_VALGRIND, and every handler runs under
+# valgrind, whose reports land on the handler's stderr, where check_wire
+# and check_pop3_wire look; a suite may set its own (limits.bats bounds
+# memory with prlimit).
+HANDLER_PREFIX=()
+if [[ -n ${SOCKMAIL_VALGRIND-} ]]; then
+	HANDLER_PREFIX=(valgrind -q --error-exitcode=99 --leak-check=full
+	    --errors-for-leak-kinds=definite,indirect,possible
+	    --show-leak-kinds=definite,indirect,possible)
+fi
+
 # Every test gets its own mail root in its own tmpdir; never inherit one
 # from the caller's shell. The default one is made on first use, so a
 # function run in a `run` subshell and the test itself agree on the path.
@@ -115,6 +127,14 @@ refute_mailbox() {
 	fi
 }
 
+# report_checker_findings ERR: print a handler's stderr when it holds a
+# sanitizer or valgrind report (valgrind's lines start "==PID==").
+report_checker_findings() {
+	if LC_ALL=C grep -a -q -E 'Sanitizer|runtime error|^==[0-9]+==' "$1"; then
+		printf 'sanitizer or valgrind report on stderr:\n%s\n' "$(cat "$1")"
+	fi
+}
+
 # check_wire OUT ERR: print what is wrong with a handler's raw replies
 # (SPEC §4: every reply line is a code and ends in CRLF) and its stderr
 # (sanitizer reports); print nothing when all is well.
@@ -126,9 +146,7 @@ check_wire() {
 	if bad=$(LC_ALL=C grep -a -n -v -E $'^[2-5][0-9]{2}([ -].*)?\r$' "$1"); then
 		printf 'reply lines not of the form "NNN text<CRLF>":\n%s\n' "$bad"
 	fi
-	if LC_ALL=C grep -a -q -E 'Sanitizer|runtime error' "$2"; then
-		printf 'sanitizer report on stderr:\n%s\n' "$(cat "$2")"
-	fi
+	report_checker_findings "$2"
 }
 
 # smtpd_filter [OPTION...]: run the SMTP handler as a filter on stdin, with
@@ -146,7 +164,7 @@ smtpd_filter() {
 		fi
 	done
 	ensure_mailroot
-	TMPDIR=$dir timeout -k 5 60 "$SMTPD" -d "$MAILROOT" "${name[@]}" "$@" \
+	TMPDIR=$dir timeout -k 5 60 "${HANDLER_PREFIX[@]}" "$SMTPD" -d "$MAILROOT" "${name[@]}" "$@" \
 	    >"$dir/smtpd.out" 2>"$dir/smtpd.err" || rc=$?
 	check_wire "$dir/smtpd.out" "$dir/smtpd.err" >>"$dir/wire.problems"
 	LC_ALL=C sed 's/\r$//' "$dir/smtpd.out"
@@ -203,9 +221,7 @@ check_pop3_wire() {
 	if bad=$(LC_ALL=C grep -a -n -v $'\r$' "$1"); then
 		printf 'reply lines without CRLF:\n%s\n' "$bad"
 	fi
-	if LC_ALL=C grep -a -q -E 'Sanitizer|runtime error' "$2"; then
-		printf 'sanitizer report on stderr:\n%s\n' "$(cat "$2")"
-	fi
+	report_checker_findings "$2"
 }
 
 # pop3d_filter [OPTION...]: run the POP3 handler as a filter on stdin, with
@@ -219,7 +235,7 @@ check_pop3_wire() {
 pop3d_filter() {
 	local dir=$BATS_TEST_TMPDIR rc=0
 	ensure_mailroot
-	SOCKMAIL_LOG=stderr timeout -k 5 60 "$POP3D" -d "$MAILROOT" \
+	SOCKMAIL_LOG=stderr timeout -k 5 60 "${HANDLER_PREFIX[@]}" "$POP3D" -d "$MAILROOT" \
 	    -n test.example -f 0 "$@" >"$dir/pop3d.out" 2>"$dir/pop3d.err" ||
 	    rc=$?
 	check_pop3_wire "$dir/pop3d.out" "$dir/pop3d.err" >>"$dir/wire.problems"

@@ -92,15 +92,17 @@ test_create(void)
 	    rc == 0 ? "ok" : strerror(errno));
 	ok(mb.old_size == 0, "open_append: a new mailbox has old_size 0");
 	ok(strcmp(mb.login, "alice") == 0, "open_append: login recorded");
-	ok(fstatat(root_fd, "USERS/alice", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700,
+	/* Stat first: the mode in the message is an argument of ok(),
+	 * evaluated in no fixed order with its condition. */
+	rc = fstatat(root_fd, "USERS/alice", &st, AT_SYMLINK_NOFOLLOW);
+	ok(rc == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700,
 	    "open_append: the user folder is created 0700 (%o)",
-	    (unsigned)(st.st_mode & 07777));
-	ok(fstatat(root_fd, "USERS/alice/my_mailbox.txt", &st,
-	    AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-	    (st.st_mode & 07777) == 0600,
+	    rc == 0 ? (unsigned)(st.st_mode & 07777) : 0);
+	rc = fstatat(root_fd, "USERS/alice/my_mailbox.txt", &st,
+	    AT_SYMLINK_NOFOLLOW);
+	ok(rc == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600,
 	    "open_append: the mailbox is created 0600 (%o)",
-	    (unsigned)(st.st_mode & 07777));
+	    rc == 0 ? (unsigned)(st.st_mode & 07777) : 0);
 	ok(append(&mb, REC_A, sizeof(REC_A) - 1),
 	    "append: write a record");
 	ok(mbox_commit(&mb) == 0, "commit: 0");
