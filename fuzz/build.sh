@@ -22,11 +22,11 @@ lib="$top/src/lib/*.c"
 for h in smtp pop3 mailbox userinfo; do
 	case $h in
 	smtp) extra="$top/src/smtpd-session.c $top/src/smtpd-data.c" ;;
-	pop3) extra="$top/src/pop3d-session.c $top/src/pop3d-mail.c" ;;
+	pop3) extra="$top/src/pop3d-session.c $top/src/pop3d-auth.c $top/src/pop3d-mail.c" ;;
 	*) extra= ;;
 	esac
 	# shellcheck disable=SC2086,SC2046 # flags and libraries are word lists
 	$cc $flags -o "$out/fuzz-$h" "$top/fuzz/fuzz-$h.c" "$top/fuzz/fuzz-root.c" \
-	    $extra $lib -lcrypt $(pkg-config --libs libsystemd 2>/dev/null)
+	    $extra $lib -lcrypt $(pkg-config --libs libsystemd openssl 2>/dev/null)
 	echo "built $out/fuzz-$h"
 done

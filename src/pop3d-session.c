@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* sockmail-pop3d's session: the command table, AUTHORIZATION and QUIT
- * (RFC 1939, SPEC §5). */
+/* sockmail-pop3d's session: the command table, CAPA, STLS and QUIT
+ * (RFC 1939, RFC 2595, SPEC §5, §7). */
 #include "config.h"
 
 #include <errno.h>
@@ -13,7 +13,7 @@
 
 #include "pop3d.h"
 #include "log.h"
-#include "md5.h"
+#include "starttls.h"
 #include "str.h"
 #include "transport.h"
 
@@ -21,7 +21,6 @@
 #define ANY_STATE	(~0u)
 #define VERB_MAX	8
 
-#define REPLY_BAD_LOGIN	"-ERR [AUTH] Invalid username or password"
 #define REPLY_GOODBYE	"+OK Thanks for using POP3 server"
 
 struct pop3_cmd {
@@ -59,164 +58,37 @@ cmd_capa(struct pop3_session *s, char *arg)
 	pop3_reply(s, "PIPELINING");
 	pop3_reply(s, "EXPIRE NEVER");
 	pop3_reply(s, "IMPLEMENTATION sockmail");
+	if (s->cfg->tls != NULL) {
+		if (!s->tls_active)
+			pop3_reply(s, "STLS");
+		pop3_reply(s, "SASL PLAIN");
+	}
 	pop3_reply(s, ".");
 }
 
+/* STLS (RFC 2595 4): TLS from here on, in a fresh AUTHORIZATION state. */
 static void
-cmd_user(struct pop3_session *s, char *arg)
+cmd_stls(struct pop3_session *s, char *arg)
 {
-	/* The same answer for every name: no user enumeration. A name that
-	 * cannot be a login is remembered as none and fails at PASS. */
-	s->have_user = true;
-	if (!userdb_login_valid(arg) ||
-	    str_copy(s->user, sizeof(s->user), arg) < 0)
-		s->user[0] = '\0';
-	pop3_reply(s, "+OK send PASS");
-}
-
-static void
-sleep_until(const struct timespec *deadline)
-{
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, deadline,
-	    NULL) == EINTR)
-		;
-}
-
-/* Finish a login attempt. A failure is answered fail_delay_s after the
- * command arrived (started), whatever made it fail, so neither the delay
- * nor the time a hash takes tells a wrong password from an unknown user. */
-static void
-finish_login(struct pop3_session *s, const struct timespec *started,
-    const struct userdb_entry *user, bool ok)
-{
-	struct timespec deadline = *started;
-	uint64_t octets;
-	size_t count;
-
-	if (!ok) {
-		s->failed_logins++;
-		log_event(LOG_NOTICE, "auth-failed", "login %s failed (%u)",
-		    s->user[0] != '\0' ? s->user : "(invalid)",
-		    s->failed_logins);
-		(void)out_flush(&s->out);
-		deadline.tv_sec += s->cfg->fail_delay_s;
-		sleep_until(&deadline);
-		pop3_reply(s, REPLY_BAD_LOGIN);
-		if (s->failed_logins >= POP3_LOGIN_FAILURES_MAX)
-			s->done = true;
-		return;
-	}
-	if (maildrop_open(&s->md, s->cfg->root_fd, user->login) < 0) {
-		if (errno == EAGAIN) {
-			log_event(LOG_INFO, "in-use", "maildrop of %s is locked",
-			    user->login);
-			pop3_reply(s, "-ERR [IN-USE] Maildrop already locked");
-		} else {
-			log_event(LOG_ERR, "maildrop", "mailbox of %s: %s",
-			    user->login, strerror(errno));
-			pop3_reply(s, "-ERR [SYS/TEMP] Unable to open maildrop");
-		}
-		return;
-	}
-	s->state = POP3_TRANSACTION;
-	log_set_user(user->login);
-	maildrop_stat(&s->md, &count, &octets);
-	log_event(LOG_INFO, "login", "%s: %zu messages, %llu octets",
-	    user->login, count, (unsigned long long)octets);
-	pop3_reply(s, "+OK maildrop has %zu messages (%llu octets)", count,
-	    (unsigned long long)octets);
-}
-
-/* Look the session's user up. Returns 1 found, 0 not, -1 on a local error
- * (replied). */
-static int
-find_user(struct pop3_session *s, const char *login,
-    struct userdb_entry *user)
-{
-	int found;
-
-	if (login[0] == '\0')
-		return 0;
-	found = userdb_find(s->cfg->root_fd, login, user);
-	if (found >= 0)
-		return found;
-	log_event(LOG_ERR, "userinfo", "cannot read %s: %s", USERDB_FILE,
-	    strerror(errno));
-	pop3_reply(s, "-ERR [SYS/TEMP] Local error, try again later");
-	return -1;
-}
-
-static void
-cmd_pass(struct pop3_session *s, char *arg)
-{
-	struct userdb_entry user;
-	struct timespec started;
-	int found;
-	bool ok;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &started);
-	if (!s->have_user) {
-		str_wipe(arg, strlen(arg));
-		pop3_reply(s, "-ERR USER first");
-		return;
-	}
-	s->have_user = false;	/* RFC 1939: PASS follows its own USER */
-	found = find_user(s, s->user, &user);
-	if (found < 0) {
-		str_wipe(arg, strlen(arg));
-		return;
-	}
-	ok = found && userdb_password_ok(&user, arg);
-	str_wipe(arg, strlen(arg));
-	finish_login(s, &started, &user, ok);
-	userdb_entry_free(&user);
-}
-
-/* APOP name digest (RFC 1939 7): MD5 of the greeting's timestamp and the
- * plain-text password. Users with a hashed password cannot use it. */
-static void
-cmd_apop(struct pop3_session *s, char *arg)
-{
-	char expect[2 * MD5_DIGEST_SIZE + 1], buf[POP3_TIMESTAMP_MAX +
-	    USERDB_PASSWORD_MAX + 1];
-	struct userdb_entry user;
-	struct timespec started;
-	const char *pw;
-	char *digest;
-	int found, n;
-	bool ok = false;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &started);
-	if (!s->cfg->apop) {
+	if (s->cfg->tls == NULL) {
 		pop3_reply(s, "-ERR unrecognized command");
 		return;
 	}
-	digest = strchr(arg, ' ');
-	if (digest == NULL) {
-		pop3_reply(s, "-ERR usage: APOP name digest");
+	if (s->tls_active) {
+		pop3_reply(s, "-ERR command not permitted when TLS active");
 		return;
 	}
-	*digest++ = '\0';
-	if (!userdb_login_valid(arg) ||
-	    str_copy(s->user, sizeof(s->user), arg) < 0)
-		s->user[0] = '\0';
-	found = find_user(s, s->user, &user);
-	if (found < 0)
+	if (arg[0] != '\0') {
+		pop3_reply(s, "-ERR usage: STLS");
 		return;
-	if (found && !str_iprefix(user.password, "{CRYPT}")) {
-		pw = user.password;
-		if (str_iprefix(pw, "{PLAIN}"))
-			pw += strlen("{PLAIN}");
-		n = snprintf(buf, sizeof(buf), "%s%s", s->timestamp, pw);
-		if (n > 0 && (size_t)n < sizeof(buf)) {
-			md5_hex(buf, (size_t)n, expect);
-			ok = str_const_eq(expect, strlen(expect), digest,
-			    strlen(digest));
-		}
-		str_wipe(buf, sizeof(buf));
 	}
-	finish_login(s, &started, &user, ok);
-	userdb_entry_free(&user);
+	pop3_reply(s, "+OK Begin TLS negotiation");
+	if (starttls(s->cfg->tls, &s->in, &s->out) < 0) {
+		s->done = true;
+		return;
+	}
+	s->tls_active = true;
+	s->have_user = false;
 }
 
 static void
@@ -251,9 +123,11 @@ cmd_quit(struct pop3_session *s, char *arg)
 }
 
 static const struct pop3_cmd pop3_cmds[] = {
-	{ "USER",	IN(POP3_AUTHORIZATION),	cmd_user },
-	{ "PASS",	IN(POP3_AUTHORIZATION),	cmd_pass },
-	{ "APOP",	IN(POP3_AUTHORIZATION),	cmd_apop },
+	{ "USER",	IN(POP3_AUTHORIZATION),	pop3_cmd_user },
+	{ "PASS",	IN(POP3_AUTHORIZATION),	pop3_cmd_pass },
+	{ "APOP",	IN(POP3_AUTHORIZATION),	pop3_cmd_apop },
+	{ "AUTH",	IN(POP3_AUTHORIZATION),	pop3_cmd_auth },
+	{ "STLS",	IN(POP3_AUTHORIZATION),	cmd_stls },
 	{ "CAPA",	ANY_STATE,		cmd_capa },
 	{ "QUIT",	ANY_STATE,		cmd_quit },
 	{ "NOOP",	IN(POP3_TRANSACTION),	cmd_noop },
@@ -338,7 +212,15 @@ pop3_session_run(const struct pop3_config *cfg, struct transport *t)
 	maildrop_init(&s->md);
 
 	log_event(LOG_INFO, "connect", "session started");
-	greet(s);
+	/* Implicit TLS (pop3s, RFC 8314): the handshake comes first. */
+	if (cfg->implicit_tls) {
+		if (starttls(cfg->tls, &s->in, &s->out) < 0)
+			s->done = true;
+		else
+			s->tls_active = true;
+	}
+	if (!s->done)
+		greet(s);
 	while (!s->done) {
 		st = line_read(&s->in, line, sizeof(line), &len, &crlf);
 		switch (st) {

@@ -17,8 +17,8 @@
 static void __attribute__((noreturn))
 usage(void)
 {
-	(void)fprintf(stderr, "usage: sockmail-pop3d [-d MAILROOT] [-n DOMAIN] "
-	    "[-t SECS] [-f SECS] [-a]\n");
+	(void)fprintf(stderr, "usage: sockmail-pop3d " HANDLER_USAGE
+	    " [-S] [-f SECS] [-a]\n");
 	exit(2);
 }
 
@@ -30,11 +30,12 @@ main(int argc, char **argv)
 		.timeout_s = POP3_TIMEOUT_DEFAULT,
 	};
 	struct pop3_config cfg = { .fail_delay_s = POP3_FAIL_DELAY_DEFAULT };
+	struct handler_env env;
 	struct fd_transport ft;
 	uint64_t n;
-	int opt;
+	int opt, status;
 
-	while ((opt = getopt(argc, argv, "d:n:t:f:a")) != -1) {
+	while ((opt = getopt(argc, argv, HANDLER_OPTSTRING "f:aS")) != -1) {
 		switch (handler_option(&opts, opt, optarg)) {
 		case 1:
 			continue;
@@ -50,19 +51,28 @@ main(int argc, char **argv)
 		case 'a':
 			cfg.apop = true;
 			break;
+		case 'S':
+			cfg.implicit_tls = true;
+			break;
 		default:
 			usage();
 		}
 	}
-	if (optind != argc)
+	/* -S without a certificate cannot work. */
+	if (optind != argc || handler_options_check(&opts) < 0 ||
+	    (cfg.implicit_tls && opts.cert_file == NULL))
 		usage();
 
 	/* The domain is only for the APOP timestamp here. */
-	cfg.root_fd = handler_start(&opts, "sockmail-pop3d", &ft,
-	    "-ERR [SYS/PERM] mail root unavailable");
-	if (cfg.root_fd < 0)
+	if (handler_start(&opts, "sockmail-pop3d", &ft,
+	    "-ERR [SYS/PERM] mail root unavailable", &env) < 0)
 		return 1;
+	cfg.root_fd = env.root_fd;
+	cfg.tls = env.tls;
+	cfg.auth_needs_tls = env.auth_needs_tls;
 	cfg.domain = opts.domain;
 	cfg.timeout_s = opts.timeout_s;
-	return pop3_session_run(&cfg, &ft.base);
+	status = pop3_session_run(&cfg, &ft.base);
+	handler_end();
+	return status;
 }

@@ -20,6 +20,7 @@
 #define POP3_TIMESTAMP_MAX	(POP3_DOMAIN_MAX + 64)
 
 struct transport;
+struct tls_hook;
 
 struct pop3_config {
 	int		 root_fd;	/* the mail root, opened O_DIRECTORY */
@@ -27,6 +28,9 @@ struct pop3_config {
 	int		 timeout_s;	/* -t */
 	int		 fail_delay_s;	/* -f */
 	bool		 apop;		/* -a */
+	const struct tls_hook *tls;	/* STARTTLS/STLS; NULL: no TLS */
+	bool		 implicit_tls;	/* -S: TLS before the greeting */
+	bool		 auth_needs_tls; /* -R and a remote peer */
 };
 
 enum pop3_state {
@@ -40,6 +44,7 @@ struct pop3_session {
 	struct out			 out;
 	enum pop3_state			 state;
 	bool				 done;
+	bool				 tls_active;	/* STLS or -S done */
 	int				 exit_status;
 	unsigned			 failed_logins;
 	bool				 have_user;	/* USER was given */
@@ -59,6 +64,12 @@ void	pop3_reply(struct pop3_session *s, const char *fmt, ...)
 
 /* Queue raw bytes of a multi-line reply. */
 void	pop3_send(struct pop3_session *s, const void *data, size_t len);
+
+/* The AUTHORIZATION commands (pop3d-auth.c). */
+void	pop3_cmd_user(struct pop3_session *s, char *arg);
+void	pop3_cmd_pass(struct pop3_session *s, char *arg);
+void	pop3_cmd_apop(struct pop3_session *s, char *arg);
+void	pop3_cmd_auth(struct pop3_session *s, char *arg);
 
 /* The TRANSACTION commands (pop3d-mail.c). */
 void	pop3_cmd_stat(struct pop3_session *s, char *arg);

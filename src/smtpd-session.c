@@ -11,6 +11,7 @@
 
 #include "smtpd.h"
 #include "log.h"
+#include "starttls.h"
 #include "str.h"
 #include "transport.h"
 #include "userdb.h"
@@ -106,7 +107,37 @@ cmd_ehlo(struct smtp_session *s, char *arg)
 	smtp_reply(s, "250-PIPELINING");
 	smtp_reply(s, "250-8BITMIME");
 	smtp_reply(s, "250-SIZE %llu", (unsigned long long)s->cfg->size_max);
+	if (s->cfg->tls != NULL && !s->tls_active)
+		smtp_reply(s, "250-STARTTLS");
 	smtp_reply(s, "250 HELP");
+}
+
+/* STARTTLS (RFC 3207): TLS from here on, and a fresh session that knows
+ * nothing the client said before (4.2), so it must say EHLO again. */
+static void
+cmd_starttls(struct smtp_session *s, char *arg)
+{
+	if (s->cfg->tls == NULL) {
+		smtp_reply(s, "500 Syntax error, command unrecognized");
+		return;
+	}
+	if (s->tls_active) {
+		smtp_reply(s, "503 TLS already active");
+		return;
+	}
+	if (arg[0] != '\0') {
+		smtp_reply(s, REPLY_SYNTAX);
+		return;
+	}
+	smtp_reply(s, "220 Ready to start TLS");
+	if (starttls(s->cfg->tls, &s->in, &s->out) < 0) {
+		s->done = true;
+		return;
+	}
+	s->tls_active = true;
+	s->helo[0] = '\0';
+	smtp_reset_transaction(s);
+	set_state(s, SMTP_GREETED);
 }
 
 static char *
@@ -400,6 +431,7 @@ static const struct smtp_cmd smtp_cmds[] = {
 	{ "VRFY",	ANY_STATE,			cmd_vrfy },
 	{ "HELP",	ANY_STATE,			cmd_help },
 	{ "QUIT",	ANY_STATE,			cmd_quit },
+	{ "STARTTLS",	ANY_STATE,			cmd_starttls },
 };
 
 static bool

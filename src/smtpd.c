@@ -15,8 +15,8 @@
 static void __attribute__((noreturn))
 usage(void)
 {
-	(void)fprintf(stderr, "usage: sockmail-smtpd [-d MAILROOT] [-n DOMAIN] "
-	    "[-t SECS] [-s BYTES]\n");
+	(void)fprintf(stderr, "usage: sockmail-smtpd " HANDLER_USAGE
+	    " [-s BYTES]\n");
 	exit(2);
 }
 
@@ -28,10 +28,11 @@ main(int argc, char **argv)
 		.timeout_s = SMTP_TIMEOUT_DEFAULT,
 	};
 	struct smtp_config cfg = { .size_max = SMTP_SIZE_DEFAULT };
+	struct handler_env env;
 	struct fd_transport ft;
-	int opt;
+	int opt, status;
 
-	while ((opt = getopt(argc, argv, "d:n:t:s:")) != -1) {
+	while ((opt = getopt(argc, argv, HANDLER_OPTSTRING "s:")) != -1) {
 		switch (handler_option(&opts, opt, optarg)) {
 		case 1:
 			continue;
@@ -42,14 +43,18 @@ main(int argc, char **argv)
 		    &cfg.size_max) < 0)
 			usage();
 	}
-	if (optind != argc)
+	if (optind != argc || handler_options_check(&opts) < 0)
 		usage();
 
-	cfg.root_fd = handler_start(&opts, "sockmail-smtpd", &ft,
-	    "421 %s Service not available, closing transmission channel");
-	if (cfg.root_fd < 0)
+	if (handler_start(&opts, "sockmail-smtpd", &ft,
+	    "421 %s Service not available, closing transmission channel",
+	    &env) < 0)
 		return 1;
+	cfg.root_fd = env.root_fd;
+	cfg.tls = env.tls;
 	cfg.domain = opts.domain;
 	cfg.timeout_s = opts.timeout_s;
-	return smtp_session_run(&cfg, &ft.base);
+	status = smtp_session_run(&cfg, &ft.base);
+	handler_end();
+	return status;
 }

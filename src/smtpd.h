@@ -22,6 +22,7 @@
 #define SMTP_TIMEOUT_DEFAULT	300
 
 struct transport;
+struct tls_hook;
 struct wbuf;
 
 struct smtp_config {
@@ -29,6 +30,7 @@ struct smtp_config {
 	const char	*domain;	/* -n */
 	int		 timeout_s;	/* -t */
 	uint64_t	 size_max;	/* -s */
+	const struct tls_hook *tls;	/* STARTTLS/STLS; NULL: no TLS */
 };
 
 enum smtp_state {
@@ -50,6 +52,7 @@ struct smtp_session {
 	enum smtp_state			 state;
 	unsigned			 errors;	/* 5xx replies sent */
 	bool				 done;		/* end the session */
+	bool				 tls_active;	/* after STARTTLS */
 	bool				 cmd_crlf;	/* the command ended in CRLF */
 	int				 exit_status;
 	int				 spool_fd;	/* -1 until first DATA */

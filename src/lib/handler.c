@@ -3,9 +3,11 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +49,60 @@ handler_option(struct handler_options *o, int opt, const char *arg)
 			return -1;
 		o->timeout_s = (int)n;
 		return 1;
+	case 'C':
+		o->cert_file = arg;
+		return 1;
+	case 'K':
+		o->key_file = arg;
+		return 1;
+	case 'R':
+		o->auth_needs_tls = true;
+		return 1;
 	default:
 		return 0;
+	}
+}
+
+int
+handler_options_check(const struct handler_options *o)
+{
+	if ((o->cert_file == NULL) != (o->key_file == NULL))
+		return -1;
+	if (o->cert_file != NULL && !tls_available()) {
+		(void)fprintf(stderr, "built without TLS: -C and -K cannot work\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Whether the client on fd is on this machine: a pipe or a UNIX socket (a
+ * local process), or a loopback address. For -R, so this looks at the
+ * socket itself, never at the environment. */
+static bool
+peer_is_local(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	const struct sockaddr_in6 *sin6;
+	const unsigned char *a;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return errno == ENOTSOCK;
+	switch (ss.ss_family) {
+	case AF_UNIX:
+		return true;
+	case AF_INET:
+		a = (const unsigned char *)
+		    &((const struct sockaddr_in *)&ss)->sin_addr;
+		return a[0] == 127;
+	case AF_INET6:
+		sin6 = (const struct sockaddr_in6 *)&ss;
+		if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
+			return true;
+		a = sin6->sin6_addr.s6_addr;
+		return IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && a[12] == 127;
+	default:
+		return false;
 	}
 }
 
@@ -91,13 +145,14 @@ refuse(struct transport *t, const char *fmt, ...)
 	(void)out_flush(&o);
 }
 
+static struct tls_server *session_tls;
+
 int
 handler_start(struct handler_options *o, const char *ident,
-    struct fd_transport *t, const char *refusal_fmt)
+    struct fd_transport *t, const char *refusal_fmt, struct handler_env *env)
 {
 	static char hostname[HANDLER_DOMAIN_MAX + 1];
 	char peer[64];
-	int root_fd;
 
 	(void)signal(SIGPIPE, SIG_IGN);
 	peer_name(STDIN_FILENO, peer, sizeof(peer));
@@ -109,11 +164,31 @@ handler_start(struct handler_options *o, const char *ident,
 		hostname[sizeof(hostname) - 1] = '\0';
 		o->domain = hostname;
 	}
-	root_fd = open(o->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (root_fd < 0) {
+	env->tls = NULL;
+	env->auth_needs_tls = o->auth_needs_tls && !peer_is_local(STDIN_FILENO);
+	env->root_fd = open(o->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (env->root_fd < 0) {
 		log_event(LOG_ERR, "fatal", "cannot open the mail root %s: %s",
 		    o->root, strerror(errno));
 		refuse(&t->base, refusal_fmt, o->domain);
+		return -1;
 	}
-	return root_fd;
+	if (o->cert_file != NULL) {
+		session_tls = tls_server_new(o->cert_file, o->key_file);
+		if (session_tls == NULL) {
+			refuse(&t->base, refusal_fmt, o->domain);
+			return -1;
+		}
+		tls_server_hook(session_tls, STDIN_FILENO, STDOUT_FILENO,
+		    &env->tls_hook);
+		env->tls = &env->tls_hook;
+	}
+	return 0;
+}
+
+void
+handler_end(void)
+{
+	tls_server_free(session_tls);
+	session_tls = NULL;
 }

@@ -4,7 +4,10 @@
 #ifndef SOCKMAIL_HANDLER_H
 #define SOCKMAIL_HANDLER_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "tls.h"
 
 struct fd_transport;
 
@@ -16,23 +19,50 @@ struct handler_options {
 	const char	*root;		/* -d: the mail root */
 	const char	*domain;	/* -n: NULL for this host's name */
 	int		 timeout_s;	/* -t */
+	const char	*cert_file;	/* -C */
+	const char	*key_file;	/* -K */
+	bool		 auth_needs_tls; /* -R */
+};
+
+/* The letters of the shared options, for getopt. */
+#define HANDLER_OPTSTRING	"d:n:t:C:K:R"
+#define HANDLER_USAGE		"[-d MAILROOT] [-n DOMAIN] [-t SECS] " \
+				"[-C CERT -K KEY] [-R]"
+
+/* What handler_start set up for the session. */
+struct handler_env {
+	int		 root_fd;	/* the mail root */
+	struct tls_hook	 tls_hook;
+	const struct tls_hook *tls;	/* &tls_hook, or NULL: no -C/-K */
+	/* -R given and the peer is not on this machine: no password may
+	 * travel before TLS. */
+	bool		 auth_needs_tls;
 };
 
 /* Parse an option's number: min..max, digits only. Returns 0, or -1. */
 int	handler_number(const char *arg, uint64_t min, uint64_t max,
 	    uint64_t *value_out);
 
-/* Take opt if it is one of the shared options (-d, -n, -t). Returns 1 when
- * it was, 0 when it is not, -1 when its value is bad. */
+/* Take opt if it is one of the shared options (-d, -n, -t, -C, -K, -R).
+ * Returns 1 when it was, 0 when it is not, -1 when its value is bad. */
 int	handler_option(struct handler_options *o, int opt, const char *arg);
+
+/* Whether the options agree with each other (-C and -K come together).
+ * Returns 0, or -1. */
+int	handler_options_check(const struct handler_options *o);
 
 /* Set the handler up for a session on fds 0 and 1: ignore SIGPIPE (a
  * vanished client is a failed write), start logging as ident with the
  * peer's address, wire t to fds 0 and 1, default the domain to the host
- * name, open the mail root. Returns the mail root's descriptor; or -1 when
- * it cannot be opened, after logging why and sending the client the line
- * refusal_fmt (a format taking the domain; CR LF added). */
+ * name, open the mail root, load the TLS certificate. Returns 0; or -1
+ * when the mail root or the certificate cannot be used, after logging why
+ * and sending the client the line refusal_fmt (a format taking the domain;
+ * CR LF added). */
 int	handler_start(struct handler_options *o, const char *ident,
-	    struct fd_transport *t, const char *refusal_fmt);
+	    struct fd_transport *t, const char *refusal_fmt,
+	    struct handler_env *env);
+
+/* End the session's TLS, if any (close_notify), at the end of main. */
+void	handler_end(void);
 
 #endif

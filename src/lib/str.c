@@ -85,6 +85,57 @@ str_const_eq(const char *a, size_t alen, const char *b, size_t blen)
 	return diff == 0;
 }
 
+static int
+base64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+long
+base64_decode(const char *src, unsigned char *dst, size_t size)
+{
+	size_t len = strlen(src), out = 0, i, j;
+	int v[4];
+
+	if (len % 4 != 0)
+		return -1;
+	for (i = 0; i < len; i += 4) {
+		for (j = 0; j < 4; j++)
+			v[j] = base64_value(src[i + j]);
+		/* "=" only ends the last group: "xx==" or "xxx=". */
+		if (i + 4 == len && src[i + 3] == '=') {
+			v[3] = 0;
+			if (src[i + 2] == '=')
+				v[2] = 0;
+			else if (v[2] < 0)
+				return -1;
+		}
+		if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0)
+			return -1;
+		if (out + 3 > size && !(i + 4 == len && src[i + 3] == '=' &&
+		    out + (src[i + 2] == '=' ? 1 : 2) <= size))
+			return -1;
+		dst[out++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
+		if (i + 4 == len && src[i + 2] == '=')
+			break;
+		dst[out++] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
+		if (i + 4 == len && src[i + 3] == '=')
+			break;
+		dst[out++] = (unsigned char)((v[2] & 3) << 6 | v[3]);
+	}
+	return (long)out;
+}
+
 void
 str_wipe(void *p, size_t n)
 {

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/* sockmail-pop3d's AUTHORIZATION commands: USER and PASS, APOP, and SASL
+ * AUTH PLAIN (RFC 1939, RFC 5034, SPEC §5, §7). Every way in ends in
+ * finish_login, so each costs the same on failure and opens the maildrop
+ * the same way on success. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "pop3d.h"
+#include "log.h"
+#include "md5.h"
+#include "str.h"
+
+#define REPLY_BAD_LOGIN	"-ERR [AUTH] Invalid username or password"
+
+/* AUTH PLAIN's credentials: authzid NUL authcid NUL password, base64. */
+#define PLAIN_MAX	(2 * USERDB_LOGIN_MAX + USERDB_PASSWORD_MAX + 2)
+#define PLAIN_B64_MAX	((PLAIN_MAX + 2) / 3 * 4)
+
+/* -R: no password travels in clear text from a remote client. The
+ * argument is wiped, since it may be one. */
+static bool
+refused_before_tls(struct pop3_session *s, char *arg)
+{
+	if (!s->cfg->auth_needs_tls || s->tls_active)
+		return false;
+	str_wipe(arg, strlen(arg));
+	log_event(LOG_NOTICE, "auth-refused", "authentication before TLS");
+	pop3_reply(s, "-ERR [AUTH] Authentication requires TLS (use STLS)");
+	return true;
+}
+
+void
+pop3_cmd_user(struct pop3_session *s, char *arg)
+{
+	if (refused_before_tls(s, arg))
+		return;
+	/* The same answer for every name: no user enumeration. A name that
+	 * cannot be a login is remembered as none and fails at PASS. */
+	s->have_user = true;
+	if (!userdb_login_valid(arg) ||
+	    str_copy(s->user, sizeof(s->user), arg) < 0)
+		s->user[0] = '\0';
+	pop3_reply(s, "+OK send PASS");
+}
+
+static void
+sleep_until(const struct timespec *deadline)
+{
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, deadline,
+	    NULL) == EINTR)
+		;
+}
+
+/* Finish a login attempt. A failure is answered fail_delay_s after the
+ * command arrived (started), whatever made it fail, so neither the delay
+ * nor the time a hash takes tells a wrong password from an unknown user. */
+static void
+finish_login(struct pop3_session *s, const struct timespec *started,
+    const struct userdb_entry *user, bool ok)
+{
+	struct timespec deadline = *started;
+	uint64_t octets;
+	size_t count;
+
+	if (!ok) {
+		s->failed_logins++;
+		log_event(LOG_NOTICE, "auth-failed", "login %s failed (%u)",
+		    s->user[0] != '\0' ? s->user : "(invalid)",
+		    s->failed_logins);
+		(void)out_flush(&s->out);
+		deadline.tv_sec += s->cfg->fail_delay_s;
+		sleep_until(&deadline);
+		pop3_reply(s, REPLY_BAD_LOGIN);
+		if (s->failed_logins >= POP3_LOGIN_FAILURES_MAX)
+			s->done = true;
+		return;
+	}
+	if (maildrop_open(&s->md, s->cfg->root_fd, user->login) < 0) {
+		if (errno == EAGAIN) {
+			log_event(LOG_INFO, "in-use", "maildrop of %s is locked",
+			    user->login);
+			pop3_reply(s, "-ERR [IN-USE] Maildrop already locked");
+		} else {
+			log_event(LOG_ERR, "maildrop", "mailbox of %s: %s",
+			    user->login, strerror(errno));
+			pop3_reply(s, "-ERR [SYS/TEMP] Unable to open maildrop");
+		}
+		return;
+	}
+	s->state = POP3_TRANSACTION;
+	log_set_user(user->login);
+	maildrop_stat(&s->md, &count, &octets);
+	log_event(LOG_INFO, "login", "%s: %zu messages, %llu octets",
+	    user->login, count, (unsigned long long)octets);
+	pop3_reply(s, "+OK maildrop has %zu messages (%llu octets)", count,
+	    (unsigned long long)octets);
+}
+
+/* Look the session's user up. Returns 1 found, 0 not, -1 on a local error
+ * (replied). */
+static int
+find_user(struct pop3_session *s, const char *login,
+    struct userdb_entry *user)
+{
+	int found;
+
+	if (login[0] == '\0')
+		return 0;
+	found = userdb_find(s->cfg->root_fd, login, user);
+	if (found >= 0)
+		return found;
+	log_event(LOG_ERR, "userinfo", "cannot read %s: %s", USERDB_FILE,
+	    strerror(errno));
+	pop3_reply(s, "-ERR [SYS/TEMP] Local error, try again later");
+	return -1;
+}
+
+void
+pop3_cmd_pass(struct pop3_session *s, char *arg)
+{
+	struct userdb_entry user;
+	struct timespec started;
+	int found;
+	bool ok;
+
+	if (refused_before_tls(s, arg))
+		return;
+	(void)clock_gettime(CLOCK_MONOTONIC, &started);
+	if (!s->have_user) {
+		str_wipe(arg, strlen(arg));
+		pop3_reply(s, "-ERR USER first");
+		return;
+	}
+	s->have_user = false;	/* RFC 1939: PASS follows its own USER */
+	found = find_user(s, s->user, &user);
+	if (found < 0) {
+		str_wipe(arg, strlen(arg));
+		return;
+	}
+	ok = found && userdb_password_ok(&user, arg);
+	str_wipe(arg, strlen(arg));
+	finish_login(s, &started, &user, ok);
+	userdb_entry_free(&user);
+}
+
+/* APOP name digest (RFC 1939 7): MD5 of the greeting's timestamp and the
+ * plain-text password. Users with a hashed password cannot use it. */
+void
+pop3_cmd_apop(struct pop3_session *s, char *arg)
+{
+	char expect[2 * MD5_DIGEST_SIZE + 1], buf[POP3_TIMESTAMP_MAX +
+	    USERDB_PASSWORD_MAX + 1];
+	struct userdb_entry user;
+	struct timespec started;
+	const char *pw;
+	char *digest;
+	int found, n;
+	bool ok = false;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &started);
+	if (!s->cfg->apop) {
+		pop3_reply(s, "-ERR unrecognized command");
+		return;
+	}
+	if (refused_before_tls(s, arg))
+		return;
+	digest = strchr(arg, ' ');
+	if (digest == NULL) {
+		pop3_reply(s, "-ERR usage: APOP name digest");
+		return;
+	}
+	*digest++ = '\0';
+	if (!userdb_login_valid(arg) ||
+	    str_copy(s->user, sizeof(s->user), arg) < 0)
+		s->user[0] = '\0';
+	found = find_user(s, s->user, &user);
+	if (found < 0)
+		return;
+	if (found && !str_iprefix(user.password, "{CRYPT}")) {
+		pw = user.password;
+		if (str_iprefix(pw, "{PLAIN}"))
+			pw += strlen("{PLAIN}");
+		n = snprintf(buf, sizeof(buf), "%s%s", s->timestamp, pw);
+		if (n > 0 && (size_t)n < sizeof(buf)) {
+			md5_hex(buf, (size_t)n, expect);
+			ok = str_const_eq(expect, strlen(expect), digest,
+			    strlen(digest));
+		}
+		str_wipe(buf, sizeof(buf));
+	}
+	finish_login(s, &started, &user, ok);
+	userdb_entry_free(&user);
+}
+
+/* Check login and password and finish the login. */
+static void
+login_with_password(struct pop3_session *s, const struct timespec *started,
+    const char *login, const char *password)
+{
+	struct userdb_entry user;
+	int found;
+
+	if (!userdb_login_valid(login) ||
+	    str_copy(s->user, sizeof(s->user), login) < 0)
+		s->user[0] = '\0';
+	found = find_user(s, s->user, &user);
+	if (found < 0)
+		return;
+	finish_login(s, started, &user,
+	    found && userdb_password_ok(&user, password));
+	userdb_entry_free(&user);
+}
+
+/* The PLAIN credentials in b64 (RFC 4616): authzid, authcid and password
+ * split by NULs; an authzid, if any, must name the authcid itself. */
+static void
+auth_plain(struct pop3_session *s, const struct timespec *started,
+    const char *b64)
+{
+	unsigned char creds[PLAIN_MAX + 1];
+	const char *authzid, *authcid, *password;
+	size_t len, azlen, aclen;
+	long n;
+
+	n = base64_decode(b64, creds, sizeof(creds) - 1);
+	if (n < 0) {
+		pop3_reply(s, "-ERR invalid base64 in AUTH");
+		return;
+	}
+	len = (size_t)n;
+	creds[len] = '\0';
+	authzid = (const char *)creds;
+	azlen = strnlen(authzid, len);
+	authcid = authzid + azlen + 1;
+	aclen = azlen < len ? strnlen(authcid, len - azlen - 1) : 0;
+	if (azlen + 1 + aclen >= len) {
+		str_wipe(creds, sizeof(creds));
+		pop3_reply(s, "-ERR malformed AUTH PLAIN credentials");
+		return;
+	}
+	password = authcid + aclen + 1;
+	/* A NUL inside the password, or someone else's authzid: a failed
+	 * login like any other. */
+	if (strlen(password) != len - azlen - aclen - 2 ||
+	    (azlen > 0 && strcmp(authzid, authcid) != 0))
+		login_with_password(s, started, "", "");
+	else
+		login_with_password(s, started, authcid, password);
+	str_wipe(creds, sizeof(creds));
+}
+
+/* AUTH mechanism [initial-response] (RFC 5034). */
+void
+pop3_cmd_auth(struct pop3_session *s, char *arg)
+{
+	char response[PLAIN_B64_MAX + 1];
+	struct timespec started;
+	enum line_status st;
+	char *initial;
+	size_t len;
+	bool crlf;
+
+	if (s->cfg->tls == NULL) {
+		pop3_reply(s, "-ERR unrecognized command");
+		return;
+	}
+	if (refused_before_tls(s, arg))
+		return;
+	(void)clock_gettime(CLOCK_MONOTONIC, &started);
+	if (arg[0] == '\0') {
+		/* The mechanisms, as RFC 1734 clients ask for them. */
+		pop3_reply(s, "+OK");
+		pop3_reply(s, "PLAIN");
+		pop3_reply(s, ".");
+		return;
+	}
+	initial = strchr(arg, ' ');
+	if (initial != NULL)
+		*initial++ = '\0';
+	if (!str_ieq(arg, "PLAIN")) {
+		pop3_reply(s, "-ERR [AUTH] Unrecognized authentication type");
+		return;
+	}
+	if (initial != NULL) {
+		/* "=" is an empty initial response (RFC 5034 4). */
+		auth_plain(s, &started, strcmp(initial, "=") == 0 ? "" : initial);
+		str_wipe(initial, strlen(initial));
+		return;
+	}
+	pop3_reply(s, "+ ");
+	st = line_read(&s->in, response, sizeof(response), &len, &crlf);
+	if (st == LINE_TOO_LONG) {
+		pop3_reply(s, "-ERR line too long");
+		return;
+	}
+	if (st != LINE_OK) {
+		s->done = true;		/* end of input, timeout or error */
+		return;
+	}
+	if (strcmp(response, "*") == 0)
+		pop3_reply(s, "-ERR authentication cancelled");
+	else if (memchr(response, '\0', len) != NULL)
+		pop3_reply(s, "-ERR invalid base64 in AUTH");
+	else
+		auth_plain(s, &started, response);
+	str_wipe(response, sizeof(response));
+}
