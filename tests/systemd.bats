@@ -23,6 +23,10 @@ load container
 # The exposure systemd-analyze may give a service unit, at most.
 MAX_EXPOSURE=1.5
 
+# What `make install` ships.
+SERVICES="sockmail-smtp@.service sockmail-pop3@.service sockmail-pop3s@.service"
+UNITS="sockmail-smtp.socket sockmail-pop3.socket sockmail-pop3s.socket $SERVICES"
+
 # make_vars: the build's installation directories, as make expands them.
 make_vars() {
 	local mk=$BATS_FILE_TMPDIR/print-vars.mk v
@@ -30,7 +34,7 @@ make_vars() {
 		echo 'print-vars:'
 		for v in SBINDIR=sbindir UNITDIR=systemdsystemunitdir \
 		    SYSUSERSDIR=sysusersdir TMPFILESDIR=tmpfilesdir \
-		    MANDIR=mandir MAILROOT=mailroot; do
+		    MANDIR=mandir MAILROOT=mailroot TLSDIR=tlsdir; do
 			printf '\t@echo "INST_%s=$(%s)"\n' "${v%=*}" "${v#*=}"
 		done
 	} >"$mk"
@@ -113,8 +117,7 @@ provision() {
 	# A unit directory systemd does not search (a distcheck prefix) is
 	# linked into /etc/systemd/system.
 	if ! ct_exec systemd-analyze unit-paths | grep -qxF "$INST_UNITDIR"; then
-		for u in sockmail-smtp.socket sockmail-smtp@.service \
-		    sockmail-pop3.socket sockmail-pop3@.service; do
+		for u in $UNITS; do
 			ct_exec systemctl link "$INST_UNITDIR/$u" || return 1
 		done
 	fi
@@ -123,7 +126,7 @@ provision() {
 	# would fail every session; AddressSanitizer and UBSan still watch.
 	# This drop-in is the one thing added to the units, and only there.
 	if LC_ALL=C grep -aq __asan_init "$DEST$INST_SBINDIR/sockmail-smtpd"; then
-		for u in sockmail-smtp@.service sockmail-pop3@.service; do
+		for u in $SERVICES; do
 			printf '[Service]\nEnvironment=ASAN_OPTIONS=detect_leaks=0\n' |
 			    ct_exec sh -c 'mkdir -p "$1" && cat >"$1/sanitizer.conf"' \
 			    _ "/run/systemd/system/$u.d" || return 1
@@ -133,7 +136,14 @@ provision() {
 	# tmpfiles made userinfo.txt (owner sockmail, 0640); fill it in place.
 	ct_exec sh -c 'cat >"$1"' _ "$INST_MAILROOT/userinfo.txt" \
 	    <"$TESTDATA/mailroot/userinfo.txt" || return 1
-	ct_exec systemctl start sockmail-smtp.socket sockmail-pop3.socket
+	# The certificate the units load as credentials, where they look.
+	ct_exec sh -c 'mkdir -p "$1" && cd "$1" &&
+	    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+	    -keyout privkey.pem -out fullchain.pem 2>/dev/null' _ "$INST_TLSDIR" ||
+	    return 1
+	ct_exec systemctl start sockmail-smtp.socket sockmail-pop3.socket \
+	    sockmail-pop3s.socket
 }
 
 need_container() {
@@ -184,19 +194,22 @@ for line in sys.stdin:
 
 @test "make install DESTDIR puts the units, the snippets and the programs they run where the build says" {
 	local u
-	for u in sockmail-smtp.socket sockmail-smtp@.service \
-	    sockmail-pop3.socket sockmail-pop3@.service; do
+	for u in $UNITS; do
 		assert [ -f "$DEST$INST_UNITDIR/$u" ]
 	done
 	assert [ -f "$DEST$INST_SYSUSERSDIR/sockmail.conf" ]
 	assert [ -f "$DEST$INST_TMPFILESDIR/sockmail.conf" ]
 	# Each service runs an installed handler on the configured mail root,
 	# which the tmpfiles snippet creates and the unit may write.
-	for u in smtp pop3; do
-		run grep -x "ExecStart=$INST_SBINDIR/sockmail-${u}d -d $INST_MAILROOT" \
+	# and the TLS credentials from the configured folder.
+	for u in smtp pop3 pop3s; do
+		run grep -x "ExecStart=$INST_SBINDIR/sockmail-${u:0:4}d -d $INST_MAILROOT -C tls-cert.pem -K tls-key.pem.*" \
 		    "$DEST$INST_UNITDIR/sockmail-$u@.service"
 		assert_success
-		assert [ -x "$DEST$INST_SBINDIR/sockmail-${u}d" ]
+		assert [ -x "$DEST$INST_SBINDIR/sockmail-${u:0:4}d" ]
+		run grep -x "LoadCredential=tls-key.pem:$INST_TLSDIR/privkey.pem" \
+		    "$DEST$INST_UNITDIR/sockmail-$u@.service"
+		assert_success
 		run grep -x "ReadWritePaths=$INST_MAILROOT" \
 		    "$DEST$INST_UNITDIR/sockmail-$u@.service"
 		assert_success
@@ -210,7 +223,7 @@ for line in sys.stdin:
 
 @test "systemd-analyze security --offline=true rates each installed service unit at most $MAX_EXPOSURE" {
 	local u score
-	for u in sockmail-smtp@.service sockmail-pop3@.service; do
+	for u in $SERVICES; do
 		run systemd-analyze security --offline=true --no-pager \
 		    "$DEST$INST_UNITDIR/$u"
 		assert_success
@@ -346,9 +359,42 @@ for line in sys.stdin:
 	need_container
 	local man=()
 	command -v man >/dev/null || man=(--man=no)
+	# shellcheck disable=SC2086 # a list of unit names
 	run ct_exec env MANPATH="$INST_MANDIR" systemd-analyze verify "${man[@]}" \
-	    "$INST_UNITDIR/sockmail-smtp.socket" "$INST_UNITDIR/sockmail-smtp@.service" \
-	    "$INST_UNITDIR/sockmail-pop3.socket" "$INST_UNITDIR/sockmail-pop3@.service"
+	    $(printf "$INST_UNITDIR/%s " $UNITS)
 	assert_success
+	assert_output ''
+}
+
+@test "in a container, STARTTLS on 25, STLS on 110 and pop3s on 995 use the certificate the units load as credentials" {
+	need_container
+	run ct_exec /usr/bin/python3 - "$INST_TLSDIR/fullchain.pem" "tok-tls-$$" <<-'EOF'
+	import poplib, smtplib, ssl, sys
+	ctx = ssl.create_default_context(cafile=sys.argv[1])
+	token = sys.argv[2]
+	s = smtplib.SMTP("localhost", 25, timeout=15)
+	s.starttls(context=ctx)
+	s.sendmail("tls@localhost", ["bob@localhost"],
+	           "Subject: %s\r\n\r\nover TLS\r\n" % token)
+	print("smtp", s.sock.version())
+	s.quit()
+	p = poplib.POP3("localhost", 110, timeout=15)
+	p.stls(context=ctx)
+	p.user("bob")
+	p.pass_("bobpass")
+	print("stls", p.sock.version(), p.stat()[0])
+	p.quit()
+	p = poplib.POP3_SSL("localhost", 995, context=ctx, timeout=15)
+	p.user("bob")
+	p.pass_("bobpass")
+	body = b"\n".join(p.retr(p.stat()[0])[1])
+	print("pop3s", p.sock.version(), token.encode() in body)
+	p.quit()
+	EOF
+	assert_success
+	assert_line --regexp '^smtp TLSv1\.[23]$'
+	assert_line --regexp '^stls TLSv1\.[23] [1-9][0-9]*$'
+	assert_line --regexp '^pop3s TLSv1\.[23] True$'
+	run ct_exec systemctl list-units --failed --plain --no-legend 'sockmail*'
 	assert_output ''
 }
