@@ -1,9 +1,11 @@
 #!/usr/bin/env bats
 # The xinetd files as the build generates them (SPEC §8, issue 5), run by
-# a real xinetd in the foreground: a copy of xinetd.d/sockmail-smtp and
-# xinetd.d/sockmail-pop3 with only what a test must change (enabled, an
+# a real xinetd in the foreground: a copy of xinetd.d/sockmail-smtp,
+# xinetd.d/sockmail-pop3 and xinetd.d/sockmail-pop3s with only what a test
+# must change (enabled, an
 # unlisted test port on 127.0.0.1, this user, the built handlers, the
-# test's mail root), then an SMTP + POP3 round trip through it. xinetd
+# test's mail root, a test certificate), then an SMTP + POP3 round trip
+# through it. xinetd
 # gives a handler the client on fds 0, 1 and 2, so these tests also make
 # sure that no log line ever reaches the client.
 #
@@ -11,6 +13,14 @@
 
 load helpers
 load net
+
+setup_file() {
+	# The pop3s service's certificate, made once.
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+	    -days 2 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 \
+	    -keyout "$BATS_FILE_TMPDIR/key.pem" -out "$BATS_FILE_TMPDIR/cert.pem" \
+	    2>/dev/null
+}
 
 setup() {
 	if ! command -v xinetd >/dev/null && [[ ! -x /usr/sbin/xinetd ]]; then
@@ -71,7 +81,8 @@ service_file() {
 }
 
 # start_xinetd: xinetd -dontfork over the test's config, with SMTP on
-# SMTP_PORT and POP3 on POP3_PORT; waits (up to 10 s) until both listen.
+# SMTP_PORT, POP3 on POP3_PORT and pop3s on POP3S_PORT; waits (up to 10 s)
+# until all listen.
 # Tries other ports if one was taken meanwhile (3 attempts).
 start_xinetd() {
 	local attempt conf=$BATS_TEST_TMPDIR/xinetd.conf i
@@ -79,7 +90,9 @@ start_xinetd() {
 	for attempt in 1 2 3; do
 		SMTP_PORT=$(free_port)
 		POP3_PORT=$(free_port)
-		[[ $SMTP_PORT != "$POP3_PORT" ]] || continue
+		POP3S_PORT=$(free_port)
+		[[ $SMTP_PORT != "$POP3_PORT" && $POP3S_PORT != "$SMTP_PORT" &&
+		    $POP3S_PORT != "$POP3_PORT" ]] || continue
 		{
 			# Our own defaults: a log file, and a line for each
 			# server's start and exit.
@@ -89,6 +102,10 @@ start_xinetd() {
 			    -d "$MAILROOT" -n test.example || return 1
 			service_file sockmail-pop3 "$POP3_PORT" "$POP3D" \
 			    -d "$MAILROOT" -n test.example -f 0 || return 1
+			service_file sockmail-pop3s "$POP3S_PORT" "$POP3D" \
+			    -d "$MAILROOT" -n test.example -f 0 -S -R \
+			    -C "$BATS_FILE_TMPDIR/cert.pem" \
+			    -K "$BATS_FILE_TMPDIR/key.pem" || return 1
 		} >"$conf"
 		: >"$XLOG"
 		"$XINETD" -dontfork -f "$conf" -pidfile "$BATS_TEST_TMPDIR/xinetd.pid" \
@@ -97,7 +114,8 @@ start_xinetd() {
 		XINETD_PID=$!
 		for ((i = 0; i < 100; i++)); do
 			if port_listening "$SMTP_PORT" && port_listening "$POP3_PORT" &&
-			    grep -q 'Started working: 2 available services' "$XLOG"; then
+			    port_listening "$POP3S_PORT" &&
+			    grep -q 'Started working: 3 available services' "$XLOG"; then
 				return 0
 			fi
 			kill -0 "$XINETD_PID" 2>/dev/null || break
@@ -149,7 +167,7 @@ assert_smtp_replies() {
 
 @test "the generated xinetd files set instances, per_source and cps, and xinetd reads them without a complaint" {
 	local f
-	for f in sockmail-smtp sockmail-pop3; do
+	for f in sockmail-smtp sockmail-pop3 sockmail-pop3s; do
 		run grep -E '^[[:space:]]*(instances|per_source|cps)[[:space:]]*=' \
 		    "$abs_top_builddir/xinetd.d/$f"
 		assert_success
@@ -158,7 +176,7 @@ assert_smtp_replies() {
 		assert_line --regexp '^[[:space:]]*cps[[:space:]]*= *[0-9]+ +[0-9]+$'
 	done
 	run cat "$XLOG" "$BATS_TEST_TMPDIR/xinetd.out"
-	assert_line --partial 'Started working: 2 available services'
+	assert_line --partial 'Started working: 3 available services'
 	refute_output --regexp '(ERROR|error|bad|Bad|Unknown|unknown|missing|invalid|not supported)'
 }
 
@@ -224,4 +242,35 @@ assert_smtp_replies() {
 	assert_line --index 5 --regexp $'^\\+OK 1 [0-9]+\r$'
 	assert_line --index 6 --regexp '^\+OK '
 	assert_equal "${#lines[@]}" 7
+}
+
+@test "through xinetd, pop3s speaks TLS from the first byte and serves the mail" {
+	run "$PYTHON" "$TOOLS/smtpclient.py" raw "$SMTP_PORT" <<-'EOF'
+	HELO client.example
+	MAIL FROM:<a@client.example>
+	RCPT TO:<bob@test.example>
+	DATA
+	Subject: over pop3s
+
+	sealed
+	.
+	QUIT
+	EOF
+	assert_success
+	run "$PYTHON" - "$POP3S_PORT" "$BATS_FILE_TMPDIR/cert.pem" <<-'EOF'
+	import poplib, ssl, sys
+	ctx = ssl.create_default_context(cafile=sys.argv[2])
+	p = poplib.POP3_SSL("127.0.0.1", int(sys.argv[1]), context=ctx, timeout=15)
+	print(p.getwelcome().decode(), p.sock.version())
+	p.user("bob")
+	p.pass_("bobpass")
+	print(b"\n".join(p.retr(1)[1]).decode())
+	p.quit()
+	EOF
+	assert_success
+	assert_line --index 0 --regexp '^\+OK POP3 server is ready TLSv1\.[23]$'
+	assert_line sealed
+	wait_xlog 'EXIT: pop3s ' 1
+	run grep -c -E ': EXIT: pop3s status=0 ' "$XLOG"
+	assert_output 1
 }
