@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #ifdef HAVE_CRYPT_H
 #include <crypt.h>
@@ -95,11 +96,24 @@ userdb_find(int root_fd, const char *login, struct userdb_entry *entry_out)
 	unsigned lineno = 0;
 	size_t len;
 	bool crlf;
+	struct stat sb;
 	int fd, err = 0, found = 0;
 
-	fd = openat(root_fd, USERDB_FILE, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO put there must not hang the session in open;
+	 * anything but a regular file is a local error. */
+	fd = openat(root_fd, USERDB_FILE, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK);
 	if (fd < 0)
 		return -1;
+	if (fstat(fd, &sb) < 0)
+		err = errno;
+	else if (!S_ISREG(sb.st_mode))
+		err = S_ISDIR(sb.st_mode) ? EISDIR : EINVAL;
+	if (err != 0) {
+		(void)close(fd);
+		errno = err;
+		return -1;
+	}
 	fd_transport_init(&ft, fd, -1);
 	line_reader_init(&r, &ft.base, 0);
 	for (;;) {
