@@ -11,4 +11,11 @@ void	fuzz_root_reset(void);
 void	fuzz_put_mailbox(const void *data, size_t len);
 void	fuzz_put_userinfo(const void *data, size_t len);
 
+struct tls_hook;
+struct transport;
+
+/* A TLS hook whose "handshake" always succeeds and keeps talking over t,
+ * so that STARTTLS, STLS and what follows them get fuzzed too. */
+void	fuzz_tls_hook(struct tls_hook *hook, struct transport *t);
+
 #endif

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* libFuzzer: a whole SMTP session fed arbitrary bytes, in-process. */
+/* libFuzzer: a whole SMTP session fed arbitrary bytes, in-process, with
+ * (pretend) TLS offered so that STARTTLS and the fresh session after it
+ * are fuzzed too. */
 #include "config.h"
 
 #include <fcntl.h>
@@ -9,6 +11,7 @@
 
 #include "fuzz-root.h"
 #include "smtpd.h"
+#include "tls.h"
 #include "transport.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -16,8 +19,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct tls_hook tls;
 	const struct smtp_config cfg = {
 		.root_fd = fuzz_root(),
+		.tls = &tls,
 		.domain = "fuzz.example",
 		.timeout_s = 1,
 		.size_max = 65536,
@@ -25,6 +30,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mem_transport t;
 
 	mem_transport_init(&t, data, size, NULL, 0);
+	fuzz_tls_hook(&tls, &t.base);
 	(void)smtp_session_run(&cfg, &t.base);
 	fuzz_root_reset();
 	return 0;

@@ -19,7 +19,10 @@ seed() {	# HARNESS: fill corpus-HARNESS from the test fixtures
 		sed 's/$/\r/' "$f" >"$dir/$(basename "$(dirname "$f")")-$(basename "$f")"
 	done ;;
 	pop3) for f in "$top"/tests/data/pop3-*/*.in; do
+		# After a login; and with TLS offered, then STLS and AUTH.
 		{ printf '\001'; sed 's/$/\r/' "$f"; } >"$dir/$(basename "$f")"
+		{ printf '\002STLS\r\nAUTH PLAIN AGJvYgBib2JwYXNz\r\n'; sed 's/$/\r/' "$f"; } \
+		    >"$dir/tls-$(basename "$f")"
 	done ;;
 	mailbox) for f in "$top"/tests/data/*/*.mailbox "$top"/tests/data/*/*.mbox-*; do
 		[ -f "$f" ] && cp "$f" "$dir/$(basename "$f")"

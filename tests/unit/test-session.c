@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Whole SMTP and POP3 sessions run in-process over a memory transport, as
- * a fuzzer will drive them: no fork, no exec, no file descriptors for the
+ * the fuzzers drive them: no fork, no exec, no file descriptors for the
  * client. */
 #include "config.h"
 
@@ -13,6 +13,7 @@
 #include "tap.h"
 #include "pop3d.h"
 #include "smtpd.h"
+#include "tls.h"
 #include "transport.h"
 
 static char	root[] = "/tmp/sockmail-session-XXXXXX";
@@ -136,6 +137,50 @@ test_pop3(void)
 	    "pop3: it logs in and reads the mail the SMTP session delivered");
 }
 
+/* A TLS hook whose handshake "succeeds" over the same memory transport:
+ * what the session reads afterwards is what it kept of the input. */
+static struct transport *
+pretend_tls(void *arg, int timeout_ms)
+{
+	(void)timeout_ms;
+	return arg;
+}
+
+/* The command smuggled behind STARTTLS / STLS in the same write is thrown
+ * away with the read-ahead (CVE-2011-0411); the session then ends at the
+ * end of input without answering it. */
+static void
+test_starttls_discards(void)
+{
+	static const char smtp_in[] = "EHLO c\r\nSTARTTLS\r\nRSET\r\n";
+	static const char pop3_in[] = "CAPA\r\nSTLS\r\nCAPA\r\n";
+	struct smtp_config scfg = { .root_fd = root_fd, .domain = "t",
+	    .timeout_s = 5, .size_max = 1000 };
+	struct pop3_config pcfg = { .root_fd = root_fd, .domain = "t",
+	    .timeout_s = 5 };
+	struct mem_transport t;
+	struct tls_hook hook = { pretend_tls, &t.base };
+	char out[4096];
+
+	scfg.tls = &hook;
+	mem_transport_init(&t, smtp_in, sizeof(smtp_in) - 1, out, sizeof(out));
+	ok(smtp_session_run(&scfg, &t.base) == 0, "starttls: smtp status 0");
+	out[t.out_len < sizeof(out) ? t.out_len : sizeof(out) - 1] = '\0';
+	ok(strstr(out, "250-STARTTLS\r\n") != NULL &&
+	    strstr(out, "\r\n220 Ready to start TLS\r\n") != NULL &&
+	    strstr(out, "220 Ready to start TLS\r\n")[24] == '\0',
+	    "starttls: RSET sent with STARTTLS is never answered");
+
+	pcfg.tls = &hook;
+	mem_transport_init(&t, pop3_in, sizeof(pop3_in) - 1, out, sizeof(out));
+	ok(pop3_session_run(&pcfg, &t.base) == 0, "stls: pop3 status 0");
+	out[t.out_len < sizeof(out) ? t.out_len : sizeof(out) - 1] = '\0';
+	ok(strstr(out, "\r\nSTLS\r\nSASL PLAIN\r\n.\r\n") != NULL &&
+	    strstr(out, "+OK Begin TLS negotiation\r\n") != NULL &&
+	    strstr(out, "+OK Begin TLS negotiation\r\n")[27] == '\0',
+	    "stls: CAPA sent with STLS is never answered");
+}
+
 int
 main(void)
 {
@@ -150,6 +195,7 @@ main(void)
 	test_smtp();
 	test_smtp_garbage();
 	test_pop3();
+	test_starttls_discards();
 	(void)close(root_fd);
 	fixture_rm_tree(root);
 	return done_testing();

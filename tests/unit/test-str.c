@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for str: bounded copies, ASCII case, parse_uint, str_const_eq. */
+/* Unit tests for str: bounded copies, ASCII case, parse_uint, str_const_eq,
+ * base64_decode. */
 #include "config.h"
 
 #include <stdint.h>
@@ -190,6 +191,44 @@ test_wipe(void)
 	ok(all_changed, "str_wipe: every byte of the range is overwritten");
 }
 
+/* base64_decode gives len bytes equal to want. */
+static bool
+decodes_to(const char *b64, const char *want, long len)
+{
+	unsigned char out[32];
+
+	return base64_decode(b64, out, sizeof(out)) == len &&
+	    memcmp(out, want, (size_t)len) == 0;
+}
+
+static void
+test_base64(void)
+{
+	unsigned char out[4];
+
+	ok(decodes_to("", "", 0), "base64: empty");
+	ok(decodes_to("AGJvYgBib2JwYXNz", "\0bob\0bobpass", 12),
+	    "base64: AUTH PLAIN credentials with NULs");
+	ok(decodes_to("YQ==", "a", 1) && decodes_to("YWI=", "ab", 2) &&
+	    decodes_to("YWJj", "abc", 3), "base64: both paddings and none");
+	ok(decodes_to("+/+/", "\xfb\xff\xbf", 3), "base64: + and /");
+	ok(base64_decode("YQ", out, sizeof(out)) == -1,
+	    "base64: missing padding is refused");
+	ok(base64_decode("Y===", out, sizeof(out)) == -1 &&
+	    base64_decode("YQ==YWJj", out, sizeof(out)) == -1 &&
+	    base64_decode("Y=Jj", out, sizeof(out)) == -1,
+	    "base64: padding anywhere but the end is refused");
+	ok(base64_decode("YW Jj", out, sizeof(out)) == -1 &&
+	    base64_decode("YW\nj", out, sizeof(out)) == -1 &&
+	    base64_decode("YW*j", out, sizeof(out)) == -1,
+	    "base64: blanks and other characters are refused");
+	ok(base64_decode("YWJjZA==", out, 4) == 4 &&
+	    memcmp(out, "abcd", 4) == 0, "base64: exactly fits");
+	ok(base64_decode("YWJjZGU=", out, 4) == -1 &&
+	    base64_decode("YWJjZGVm", out, 4) == -1,
+	    "base64: one byte too many is refused, not cut");
+}
+
 int
 main(void)
 {
@@ -198,5 +237,6 @@ main(void)
 	test_parse_uint();
 	test_const_eq();
 	test_wipe();
+	test_base64();
 	return done_testing();
 }
