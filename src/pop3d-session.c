@@ -225,6 +225,13 @@ pop3_session_run(const struct pop3_config *cfg, struct transport *t)
 		st = line_read(&s->in, line, sizeof(line), &len, &crlf);
 		switch (st) {
 		case LINE_OK:
+			/* A command cut off by the end of input is not
+			 * carried out: a QUIT the client never finished
+			 * must not commit its DELEs. */
+			if (s->in.last_cut) {
+				s->done = true;
+				break;
+			}
 			/* RFC 2449 4: 255 octets with the CRLF. */
 			if (len + (crlf ? 2 : 1) > POP3_LINE_MAX)
 				pop3_reply(s, "-ERR line too long");

@@ -82,7 +82,10 @@ smtp_reset_transaction(struct smtp_session *s)
 static int
 take_helo(struct smtp_session *s, const char *arg)
 {
-	if (arg[0] == '\0' || str_copy(s->helo, sizeof(s->helo), arg) < 0) {
+	/* The argument is echoed in the reply: no control characters (a
+	 * bare CR) may ride along into it. */
+	if (arg[0] == '\0' || str_has_ctl(arg) ||
+	    str_copy(s->helo, sizeof(s->helo), arg) < 0) {
 		smtp_reply(s, REPLY_SYNTAX);
 		return -1;
 	}
@@ -520,6 +523,12 @@ smtp_session_run(const struct smtp_config *cfg, struct transport *t)
 		st = line_read(&s->in, line, sizeof(line), &len, &crlf);
 		switch (st) {
 		case LINE_OK:
+			/* A command cut off by the end of input is not
+			 * carried out: the client never finished it. */
+			if (s->in.last_cut) {
+				s->done = true;
+				break;
+			}
 			/* RFC 5321 4.5.3.1.4: 512 octets with the CRLF. */
 			if (len + (crlf ? 2 : 1) > SMTP_LINE_MAX) {
 				smtp_reply(s, "500 Line too long");

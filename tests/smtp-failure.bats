@@ -6,6 +6,7 @@
 
 load helpers
 load net
+load locking
 
 REPLY_451="451 Requested action aborted: local error in processing"
 
@@ -201,4 +202,55 @@ assert_refused_whole() {
 	    'RCPT TO:<alice@test.example>' DATA \
 	    'Subject: fits for one' '' "${body[@]}" . QUIT
 	assert_line --index 5 "250 OK Message accepted for delivery"
+}
+
+# torn_session: a message whose stored record crosses the 64 KiB write
+# buffer right at a stuffed line (found by the soak test): the writes of
+# the record end, one of them, in "\n.", the end of a message to a reader.
+torn_session() {
+	"$PYTHON" - <<-'PY'
+	lines = ["HELO c", "MAIL FROM:<a@c>", "RCPT TO:<bob@test.example>", "DATA",
+	         "Subject: torn", ""]
+	lines += ["x" * 99] * 639 + ["x" * 33]
+	lines += [".." + "y" * 3000, "end of torn", ".", "QUIT"]
+	print("".join(l + "\r\n" for l in lines), end="")
+	PY
+}
+
+@test "a delivery killed at any of its writes never leaves a cut message that a reader takes as whole" {
+	require_strace
+	local n stat
+	torn_session >"$BATS_TEST_TMPDIR/torn.in"
+	# SIGKILL at the Nth write(2), for every write the session makes:
+	# replies, and each piece of the record.
+	for n in $(seq 1 12); do
+		rm -f "$(mailbox bob)"
+		ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o /dev/null -e trace=write \
+		    -e inject=write:signal=KILL:when="$n" \
+		    "$SMTPD" -d "$MAILROOT" -n test.example \
+		    <"$BATS_TEST_TMPDIR/torn.in" >/dev/null 2>&1 || true
+		[[ -e $(mailbox bob) ]] || continue
+		# A reader sees no message, or the whole one (written but
+		# killed before its 250).
+		stat=$(printf 'USER bob\r\nPASS bobpass\r\nSTAT\r\nQUIT\r\n' |
+		    "$POP3D" -d "$MAILROOT" -n test.example -f 0 2>/dev/null | sed -n 4p)
+		case $stat in
+		$'+OK 0 0\r') ;;
+		$'+OK 1 '*) grep -q '^end of torn$' "$(mailbox bob)" ||
+			fail "write $n: a cut message reads as whole: $stat" ;;
+		*) fail "write $n: STAT said '$stat'" ;;
+		esac
+		# The next delivery cuts off any torn tail: what is left is
+		# well-formed, and any torn message in it is whole.
+		run smtpd_pipe 'HELO c' 'MAIL FROM:<a@c>' 'RCPT TO:<bob@test.example>' \
+		    DATA 'Subject: next' '' hi . QUIT
+		assert_line --index 5 "250 OK Message accepted for delivery"
+		run -0 "$PYTHON" "$TOOLS/mbox-check.py" "$(mailbox bob)"
+		assert_line --index -1 next
+		if [[ ${#lines[@]} -gt 1 ]]; then
+			assert_equal "${lines[0]}" torn
+			grep -q '^end of torn$' "$(mailbox bob)" ||
+			    fail "write $n: a cut message was kept"
+		fi
+	done
 }

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,12 +20,29 @@ by_login(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Append the record to one open mailbox and make it durable. */
+/* The length of the record, by building it without writing it. */
+static int
+record_length(int spool_fd, const struct msg_headers *h,
+    const struct msg_envelope *env, struct wbuf *w, off_t *len_out)
+{
+	wbuf_init(w, -1);
+	if (msg_write_record(spool_fd, h, env, w) < 0)
+		return -1;
+	if (w->written > (unsigned long long)INT64_MAX) {
+		errno = EFBIG;
+		return -1;
+	}
+	*len_out = (off_t)w->written;
+	return 0;
+}
+
+/* Append the record (len bytes) to one open mailbox, into room made for
+ * it first (mbox_reserve), and make it durable. */
 static int
 append_copy(struct mbox *mb, int spool_fd, const struct msg_headers *h,
-    const struct msg_envelope *env, struct wbuf *w)
+    const struct msg_envelope *env, struct wbuf *w, off_t len)
 {
-	if (lseek(mb->fd, mb->old_size, SEEK_SET) < 0)
+	if (mbox_reserve(mb, len) < 0)
 		return -1;
 	wbuf_init(w, mb->fd);
 	if (msg_write_record(spool_fd, h, env, w) < 0) {
@@ -36,6 +54,10 @@ append_copy(struct mbox *mb, int spool_fd, const struct msg_headers *h,
 	}
 	if (wbuf_flush(w) < 0)
 		return -1;
+	if (w->written != (unsigned long long)len) {
+		errno = EIO;	/* the spool changed under us */
+		return -1;
+	}
 	return mbox_commit(mb);
 }
 
@@ -48,6 +70,7 @@ deliver(int root_fd, int spool_fd, const struct msg_envelope *env,
 	struct wbuf *w = NULL;
 	const char **order = NULL;
 	size_t i, opened = 0;
+	off_t len = 0;
 	int rc = -1, saved;
 
 	*failed_login_out = NULL;
@@ -57,6 +80,9 @@ deliver(int root_fd, int spool_fd, const struct msg_envelope *env,
 	order = calloc(n, sizeof(*order));
 	w = malloc(sizeof(*w));
 	if ((n > 0 && (mbs == NULL || order == NULL)) || w == NULL)
+		goto out;
+	/* Measured before any lock is taken. */
+	if (record_length(spool_fd, &h, env, w, &len) < 0)
 		goto out;
 	/* One global order of locks: two deliveries to the same users can
 	 * never each hold a lock the other waits for. */
@@ -72,7 +98,7 @@ deliver(int root_fd, int spool_fd, const struct msg_envelope *env,
 			goto out;
 		}
 		opened++;
-		if (append_copy(&mbs[opened - 1], spool_fd, &h, env, w) < 0) {
+		if (append_copy(&mbs[opened - 1], spool_fd, &h, env, w, len) < 0) {
 			*failed_login_out = login;
 			goto out;
 		}

@@ -20,6 +20,7 @@ line_reader_init(struct line_reader *r, struct transport *t, int timeout_s)
 	r->before_wait_arg = NULL;
 	r->start = r->end = 0;
 	r->at_eof = false;
+	r->last_cut = false;
 }
 
 void
@@ -145,5 +146,6 @@ line_read(struct line_reader *r, char *buf, size_t size, size_t *len_out,
 	buf[len] = '\0';
 	*len_out = len;
 	*crlf_out = end == LINE_END_CRLF;
+	r->last_cut = end == LINE_END_EOF;
 	return LINE_OK;
 }

@@ -46,6 +46,10 @@ struct line_reader {
 	void			*before_wait_arg;
 	size_t			 start, end;	/* unread bytes are buf[start, end) */
 	bool			 at_eof;
+	/* The line line_read last returned was cut off by the end of input:
+	 * a file's last line without LF, or a client that went away in the
+	 * middle of a command, which a session must not carry out. */
+	bool			 last_cut;
 	char			 buf[LINE_BUF_SIZE];
 };
 

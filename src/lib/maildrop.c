@@ -3,8 +3,9 @@
  *
  * The maildrop lock (MBOX_LOCK_MAILDROP, see mbox.c) is held from login
  * until the process ends. Only its holder ever rewrites the mailbox, so
- * once a torn tail is cut off at login, the messages read then, bytes
- * [0, snapshot_end), stay as they are for the whole session while
+ * the messages read at login, bytes [0, snapshot_end) (a torn tail after
+ * them is ignored, and left to the next writer, SPEC §3), stay as they are
+ * for the whole session while
  * deliveries append beyond them under the append lock. UPDATE takes the
  * append lock, copies the kept messages and everything delivered since
  * login into a new file, fsyncs it and renames it over the old one; a

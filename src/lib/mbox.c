@@ -18,6 +18,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -284,6 +285,18 @@ mbox_open_append(int root_fd, const char *login, struct mbox *mb)
 		return -1;
 	}
 	return 0;
+}
+
+int
+mbox_reserve(struct mbox *mb, off_t len)
+{
+	if (len < 0 || mb->old_size > INT64_MAX - len) {
+		errno = EFBIG;
+		return -1;
+	}
+	if (ftruncate(mb->fd, mb->old_size + len) < 0)
+		return -1;
+	return lseek(mb->fd, mb->old_size, SEEK_SET) < 0 ? -1 : 0;
 }
 
 int

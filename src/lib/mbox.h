@@ -52,6 +52,14 @@ int	mbox_open_locked(int root_fd, const char *login, off_t range,
  * remain, or -1 with errno set. */
 off_t	mbox_repair_tail(int fd, const char *login);
 
+/* Make room for a record of len bytes: extend the mailbox with len zero
+ * bytes past old_size and position it there. Until the record is written
+ * whole, the file ends in NULs: a delivery killed in the middle leaves a
+ * tail that can never end in the "\n." that SPEC §3 reads as the end of a
+ * message, whether the cut falls between two writes or inside one.
+ * Returns 0, or -1 with errno set. */
+int	mbox_reserve(struct mbox *mb, off_t len);
+
 /* Make what was appended durable (fsync). Returns 0 or -1. */
 int	mbox_commit(struct mbox *mb);
 

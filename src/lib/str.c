@@ -85,6 +85,15 @@ str_const_eq(const char *a, size_t alen, const char *b, size_t blen)
 	return diff == 0;
 }
 
+bool
+str_has_ctl(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
 static int
 base64_value(char c)
 {

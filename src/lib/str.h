@@ -34,6 +34,9 @@ enum parse_uint_status parse_uint(const char *s, uint64_t max,
  * blen, the length of the guess, never on where they differ. */
 bool	str_const_eq(const char *a, size_t alen, const char *b, size_t blen);
 
+/* Whether s holds an ASCII control character (below 0x20, or DEL). */
+bool	str_has_ctl(const char *s);
+
 /* Decode the base64 text src (RFC 4648, padding required, no blanks) into
  * dst, at most size bytes. Returns the decoded length, or -1 when src is
  * not base64 or does not fit. */

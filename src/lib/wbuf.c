@@ -14,6 +14,7 @@ wbuf_init(struct wbuf *w, int fd)
 	w->fd = fd;
 	w->len = 0;
 	w->error = 0;
+	w->written = 0;
 }
 
 static void
@@ -30,6 +31,7 @@ write_all(struct wbuf *w, const char *p, size_t len)
 		}
 		p += n;
 		len -= (size_t)n;
+		w->written += (size_t)n;
 	}
 }
 
@@ -38,6 +40,10 @@ wbuf_put(struct wbuf *w, const void *data, size_t len)
 {
 	if (w->error != 0)
 		return;
+	if (w->fd < 0) {
+		w->written += len;
+		return;
+	}
 	if (len > sizeof(w->buf) - w->len) {
 		write_all(w, w->buf, w->len);
 		w->len = 0;

@@ -10,12 +10,15 @@
 #define WBUF_SIZE	65536
 
 struct wbuf {
-	int	fd;
-	size_t	len;
-	int	error;		/* first errno seen; 0 while all went well */
-	char	buf[WBUF_SIZE];
+	int		fd;		/* -1: only count */
+	size_t		len;
+	int		error;		/* first errno seen; 0 while all went well */
+	unsigned long long written;	/* bytes written (or counted) so far */
+	char		buf[WBUF_SIZE];
 };
 
+/* Write to fd; with fd -1, write nothing and only count what is put, to
+ * learn the length of what would be written. */
 void	wbuf_init(struct wbuf *w, int fd);
 
 /* Queue len bytes. Errors are sticky: check the result of wbuf_flush. */
