@@ -5,8 +5,8 @@
  * until the process ends. Only its holder ever rewrites the mailbox, so
  * the messages read at login, bytes [0, snapshot_end) (a torn tail after
  * them is ignored, and left to the next writer, SPEC §3), stay as they are
- * for the whole session while
- * deliveries append beyond them under the append lock. UPDATE takes the
+ * for the whole session while deliveries append beyond them under the
+ * append lock. UPDATE takes the
  * append lock, copies the kept messages and everything delivered since
  * login into a new file, fsyncs it and renames it over the old one; a
  * delivery waiting for the lock then finds the name moved to a new file
