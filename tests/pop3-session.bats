@@ -420,14 +420,6 @@ assert_uids_valid_and_distinct() {
 	run_transcript --pop3 pop3-session/eof-without-quit
 }
 
-@test "a QUIT cut off by the end of input (no CRLF) is not carried out: nothing deleted" {
-	three_for_labxyz
-	run -0 pop3_raw 'USER labxyz\r\nPASS labpass\r\nDELE 1\r\nQUIT'
-	assert_reply 3 "+OK message 1 deleted"
-	assert_equal "${#lines[@]}" 4
-	cmp "$TESTDATA/pop3-session/three.mailbox" "$(mailbox labxyz)"
-}
-
 # --- sizes ----------------------------------------------------------------------
 
 # check_sizes RAW: read the raw replies of a session "USER, PASS, STAT,

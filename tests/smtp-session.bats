@@ -243,13 +243,6 @@ write_many_users() {
 	assert_reply 4 "221 test.example Service closing transmission channel"
 }
 
-@test "a HELO or EHLO argument with a control character is 501, never echoed" {
-	run -0 smtp_raw 'HELO a\rb\r\nEHLO x\ty\r\nHELO ok\r\nQUIT\r\n'
-	assert_reply 1 "501 Syntax error in parameters or arguments"
-	assert_reply 2 "501 Syntax error in parameters or arguments"
-	assert_reply 3 "250 OK Hello ok"
-}
-
 # --- ending the session ---------------------------------------------------
 
 @test "after the 20th 5xx reply the handler sends 421 and exits 0" {
