@@ -63,7 +63,10 @@ start_listener() {
 		addr="$host:$port"
 		[ "$host" = ::1 ] && addr="[::1]:$port"
 		# fd 3 is bats' own output: a background job must not hold it.
-		systemd-socket-activate --accept --inetd -l "$addr" -- \
+		# systemd-socket-activate passes on only what -E names: the
+		# sanitizers' options (make check's) and the time zone.
+		systemd-socket-activate --accept --inetd -l "$addr" \
+		    -E ASAN_OPTIONS -E UBSAN_OPTIONS -E TZ -- \
 		    "$handler" -d "$MAILROOT" -n test.example "$@" \
 		    </dev/null >/dev/null 2>>"$log" 3>&- &
 		pid=$!
