@@ -298,8 +298,12 @@ pop3_cmd_auth(struct pop3_session *s, char *arg)
 		pop3_reply(s, "-ERR line too long");
 		return;
 	}
+	if (st == LINE_TIMEOUT) {
+		pop3_idle_timeout(s);
+		return;
+	}
 	if (st != LINE_OK || s->in.last_cut) {
-		s->done = true;		/* end of input, timeout or error */
+		s->done = true;		/* end of input or an error */
 		str_wipe(response, sizeof(response));
 		return;
 	}

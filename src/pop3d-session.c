@@ -45,6 +45,14 @@ pop3_reply(struct pop3_session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+void
+pop3_idle_timeout(struct pop3_session *s)
+{
+	log_event(LOG_INFO, "timeout", "idle for %d s", s->cfg->timeout_s);
+	pop3_reply(s, "-ERR idle for too long, closing");
+	s->done = true;
+}
+
 static void
 cmd_capa(struct pop3_session *s, char *arg)
 {
@@ -242,10 +250,7 @@ pop3_session_run(const struct pop3_config *cfg, struct transport *t)
 			pop3_reply(s, "-ERR line too long");
 			break;
 		case LINE_TIMEOUT:
-			log_event(LOG_INFO, "timeout", "idle for %d s",
-			    cfg->timeout_s);
-			pop3_reply(s, "-ERR idle for too long, closing");
-			s->done = true;
+			pop3_idle_timeout(s);
 			break;
 		case LINE_EOF:
 		case LINE_ERR:

@@ -64,8 +64,9 @@ main(int argc, char **argv)
 		usage();
 
 	/* The domain is only for the APOP timestamp here. */
+	/* "%.0s": the domain is not part of this reply. */
 	if (handler_start(&opts, "sockmail-pop3d", &ft,
-	    "-ERR [SYS/PERM] mail root unavailable", &env) < 0)
+	    "-ERR [SYS/PERM] %.0s%s unavailable", &env) < 0)
 		return 1;
 	cfg.root_fd = env.root_fd;
 	cfg.tls = env.tls;

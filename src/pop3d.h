@@ -62,6 +62,10 @@ int	pop3_session_run(const struct pop3_config *cfg, struct transport *t);
 void	pop3_reply(struct pop3_session *s, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
+/* The client was idle for -t seconds: say so and end the session, without
+ * UPDATE. */
+void	pop3_idle_timeout(struct pop3_session *s);
+
 /* Queue raw bytes of a multi-line reply. */
 void	pop3_send(struct pop3_session *s, const void *data, size_t len);
 

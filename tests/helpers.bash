@@ -75,6 +75,16 @@ put_mailbox() {
 	chmod 0600 "$dir/my_mailbox.txt"
 }
 
+# put_messages LOGIN NAME...: LOGIN's mailbox holds the messages $D/NAME.msg
+# (a suite sets D to its folder of messages).
+put_messages() {
+	local login=$1 n
+	shift
+	for n in "$@"; do
+		cat "$D/$n.msg"
+	done | put_mailbox "$login"
+}
+
 # normalise_mailbox [FILE]: the Received: time is the one field that
 # changes from run to run (SPEC §3 format), so it becomes <time>. C locale:
 # mailboxes hold any bytes.

@@ -154,3 +154,67 @@ smtpd_pipe() {
 	tr -d '\r' <"$out"
 	return "$status"
 }
+
+# assert_swaks_mail LOGIN SUBJECT: LOGIN's mailbox holds the one message
+# swaks sends with --from a@b --to LOGIN@x --header "Subject: SUBJECT"
+# --body 'Sent by swaks.', its own headers kept after the three that move
+# to the top (their values, which change, as X).
+assert_swaks_mail() {
+	run sed -E -e 's/^(Date|Message-Id|X-Mailer): .*/\1: X/' \
+	    -e 's/^Received: .*/Received: <time>/' "$(mailbox "$1")"
+	assert_output "From: a@b
+To: $1@x
+Subject: $2
+Received: <time>
+Date: X
+Message-Id: X
+X-Mailer: X
+
+Sent by swaks.
+
+
+."
+}
+
+# fetchmail_rc [--server OPTIONS] [OPTION...]: write
+# $BATS_TEST_TMPDIR/fetchmailrc for labxyz on $FETCHMAIL_PORT (default
+# $POP3D_PORT), delivering each message to its own file out/N through the
+# MDA $BATS_TEST_TMPDIR/mda, with the server OPTIONS on the poll line and
+# the user OPTIONs after the user. fetchmail 6.4 requires TLS by default
+# (sslproto 'auto' sends STLS even when CAPA does not offer it, and gives
+# up when it is refused): $FETCHMAIL_TLS, default sslproto "" (no TLS),
+# says what to do instead. "set invisible" keeps fetchmail from adding its
+# own Received: line, so a file holds the message as served.
+fetchmail_rc() {
+	local dir=$BATS_TEST_TMPDIR server= tls=${FETCHMAIL_TLS:-'sslproto ""'}
+	if [[ ${1-} == --server ]]; then
+		server=$2
+		shift 2
+	fi
+	mkdir -p "$dir/out" "$dir/home"
+	cat >"$dir/mda" <<-EOF
+	#!/bin/sh
+	# One file per message, numbered in delivery order.
+	n=\$(ls "$dir/out" | wc -l)
+	cat >"$dir/out/\$((n + 1))"
+	EOF
+	chmod +x "$dir/mda"
+	cat >"$dir/fetchmailrc" <<-EOF
+	set no syslog
+	set invisible
+	poll 127.0.0.1 port ${FETCHMAIL_PORT:-$POP3D_PORT} protocol pop3 $server
+	    user "labxyz" password "labpass"
+	    $tls mda "$dir/mda" $*
+	EOF
+	chmod 0600 "$dir/fetchmailrc"
+}
+
+# run_fetchmail [OPTION...]: run fetchmail once with the fetchmailrc, its
+# state (.fetchids, lock) in a HOME of the test's own.
+run_fetchmail() {
+	HOME=$BATS_TEST_TMPDIR/home timeout 60 fetchmail --nodetach \
+	    -f "$BATS_TEST_TMPDIR/fetchmailrc" \
+	    --pidfile "$BATS_TEST_TMPDIR/home/fetchmail.pid" "$@" 2>&1 |
+		grep -v 'Running as root is discouraged'
+	return "${PIPESTATUS[0]}"
+}

@@ -17,15 +17,6 @@ teardown() {
 	stop_pop3d
 }
 
-# put_messages LOGIN NAME...: LOGIN's mailbox holds the messages NAME.msg.
-put_messages() {
-	local login=$1 n
-	shift
-	for n in "$@"; do
-		cat "$D/$n.msg"
-	done | put_mailbox "$login"
-}
-
 # as_delivered NAME: message NAME.msg (or the file NAME, if it has a /) as
 # a client hands it on: LF line endings, stuffing dots removed, without the
 # "." line.
@@ -141,48 +132,6 @@ curl_pop3() {
 }
 
 # --- fetchmail ----------------------------------------------------------------
-
-# fetchmail_rc [--server OPTIONS] [OPTION...]: write
-# $BATS_TEST_TMPDIR/fetchmailrc for labxyz on $POP3D_PORT, delivering each
-# message to its own file out/N through the MDA $BATS_TEST_TMPDIR/mda, with
-# the server OPTIONS on the poll line and the user OPTIONs after the user. fetchmail 6.4
-# requires TLS by default (sslproto 'auto' sends STLS even when CAPA does
-# not offer it, and gives up when it is refused): sslproto "" turns that
-# off, as there is no TLS here. "set invisible" keeps fetchmail from
-# adding its own Received: line, so a file holds the message as served.
-fetchmail_rc() {
-	local dir=$BATS_TEST_TMPDIR server=
-	if [[ ${1-} == --server ]]; then
-		server=$2
-		shift 2
-	fi
-	mkdir -p "$dir/out" "$dir/home"
-	cat >"$dir/mda" <<-EOF
-	#!/bin/sh
-	# One file per message, numbered in delivery order.
-	n=\$(ls "$dir/out" | wc -l)
-	cat >"$dir/out/\$((n + 1))"
-	EOF
-	chmod +x "$dir/mda"
-	cat >"$dir/fetchmailrc" <<-EOF
-	set no syslog
-	set invisible
-	poll 127.0.0.1 port $POP3D_PORT protocol pop3 $server
-	    user "labxyz" password "labpass"
-	    sslproto "" mda "$dir/mda" $*
-	EOF
-	chmod 0600 "$dir/fetchmailrc"
-}
-
-# run_fetchmail [OPTION...]: run fetchmail once with the fetchmailrc, its
-# state (.fetchids, lock) in a HOME of the test's own.
-run_fetchmail() {
-	HOME=$BATS_TEST_TMPDIR/home timeout 60 fetchmail --nodetach \
-	    -f "$BATS_TEST_TMPDIR/fetchmailrc" \
-	    --pidfile "$BATS_TEST_TMPDIR/home/fetchmail.pid" "$@" 2>&1 |
-		grep -v 'Running as root is discouraged'
-	return "${PIPESTATUS[0]}"
-}
 
 # assert_fetched NAME...: out/ holds exactly the messages NAME, in order,
 # as delivered to an MDA.

@@ -12,15 +12,6 @@ setup() {
 	D=$TESTDATA/pop3-update
 }
 
-# put_messages LOGIN NAME...: LOGIN's mailbox holds the messages NAME.msg.
-put_messages() {
-	local login=$1 n
-	shift
-	for n in "$@"; do
-		cat "$D/$n.msg"
-	done | put_mailbox "$login"
-}
-
 # assert_mailbox_bytes LOGIN NAME...: LOGIN's mailbox is exactly the
 # messages NAME.msg, byte for byte (no normalising).
 assert_mailbox_bytes() {

@@ -170,13 +170,14 @@ handler_start(struct handler_options *o, const char *ident,
 	if (env->root_fd < 0) {
 		log_event(LOG_ERR, "fatal", "cannot open the mail root %s: %s",
 		    o->root, strerror(errno));
-		refuse(&t->base, refusal_fmt, o->domain);
+		refuse(&t->base, refusal_fmt, o->domain, "mail root");
 		return -1;
 	}
 	if (o->cert_file != NULL) {
 		session_tls = tls_server_new(o->cert_file, o->key_file);
 		if (session_tls == NULL) {
-			refuse(&t->base, refusal_fmt, o->domain);
+			refuse(&t->base, refusal_fmt, o->domain,
+			    "TLS certificate");
 			return -1;
 		}
 		tls_server_hook(session_tls, STDIN_FILENO, STDOUT_FILENO,

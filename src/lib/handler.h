@@ -56,8 +56,9 @@ int	handler_options_check(const struct handler_options *o);
  * peer's address, wire t to fds 0 and 1, default the domain to the host
  * name, open the mail root, load the TLS certificate. Returns 0; or -1
  * when the mail root or the certificate cannot be used, after logging why
- * and sending the client the line refusal_fmt (a format taking the domain;
- * CR LF added). */
+ * and sending the client the line refusal_fmt (CR LF added), a format
+ * given two strings: the domain and what is missing ("mail root", "TLS
+ * certificate"). */
 int	handler_start(struct handler_options *o, const char *ident,
 	    struct fd_transport *t, const char *refusal_fmt,
 	    struct handler_env *env);
