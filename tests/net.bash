@@ -186,7 +186,7 @@ Sent by swaks.
 # says what to do instead. "set invisible" keeps fetchmail from adding its
 # own Received: line, so a file holds the message as served.
 fetchmail_rc() {
-	local dir=$BATS_TEST_TMPDIR server= tls=${FETCHMAIL_TLS:-'sslproto ""'}
+	local dir=$BATS_TEST_TMPDIR server='' tls=${FETCHMAIL_TLS:-'sslproto ""'}
 	if [[ ${1-} == --server ]]; then
 		server=$2
 		shift 2
