@@ -23,6 +23,7 @@ bats_require_minimum_version 1.5.0
 # memory with prlimit).
 HANDLER_PREFIX=()
 if [[ -n ${SOCKMAIL_VALGRIND-} ]]; then
+	# shellcheck disable=SC2054 # the commas are valgrind's
 	HANDLER_PREFIX=(valgrind -q --error-exitcode=99 --leak-check=full
 	    --errors-for-leak-kinds=definite,indirect,possible
 	    --show-leak-kinds=definite,indirect,possible)
