@@ -34,17 +34,24 @@ refused_before_tls(struct pop3_session *s, char *arg)
 	return true;
 }
 
+/* Remember login as the session's user; a name that cannot be a login is
+ * remembered as none, and fails like a wrong password. */
+static void
+take_user(struct pop3_session *s, const char *login)
+{
+	if (!userdb_login_valid(login) ||
+	    str_copy(s->user, sizeof(s->user), login) < 0)
+		s->user[0] = '\0';
+}
+
 void
 pop3_cmd_user(struct pop3_session *s, char *arg)
 {
 	if (refused_before_tls(s, arg))
 		return;
-	/* The same answer for every name: no user enumeration. A name that
-	 * cannot be a login is remembered as none and fails at PASS. */
+	/* The same answer for every name: no user enumeration. */
 	s->have_user = true;
-	if (!userdb_login_valid(arg) ||
-	    str_copy(s->user, sizeof(s->user), arg) < 0)
-		s->user[0] = '\0';
+	take_user(s, arg);
 	pop3_reply(s, "+OK send PASS");
 }
 
@@ -120,13 +127,26 @@ find_user(struct pop3_session *s, const char *login,
 	return -1;
 }
 
+/* Check password for the session's user and finish the login. */
+static void
+check_password(struct pop3_session *s, const struct timespec *started,
+    const char *password)
+{
+	struct userdb_entry user;
+	int found;
+
+	found = find_user(s, s->user, &user);
+	if (found < 0)
+		return;
+	finish_login(s, started, &user,
+	    found && userdb_password_ok(&user, password));
+	userdb_entry_free(&user);
+}
+
 void
 pop3_cmd_pass(struct pop3_session *s, char *arg)
 {
-	struct userdb_entry user;
 	struct timespec started;
-	int found;
-	bool ok;
 
 	if (refused_before_tls(s, arg))
 		return;
@@ -137,15 +157,8 @@ pop3_cmd_pass(struct pop3_session *s, char *arg)
 		return;
 	}
 	s->have_user = false;	/* RFC 1939: PASS follows its own USER */
-	found = find_user(s, s->user, &user);
-	if (found < 0) {
-		str_wipe(arg, strlen(arg));
-		return;
-	}
-	ok = found && userdb_password_ok(&user, arg);
+	check_password(s, &started, arg);
 	str_wipe(arg, strlen(arg));
-	finish_login(s, &started, &user, ok);
-	userdb_entry_free(&user);
 }
 
 /* APOP name digest (RFC 1939 7): MD5 of the greeting's timestamp and the
@@ -175,9 +188,7 @@ pop3_cmd_apop(struct pop3_session *s, char *arg)
 		return;
 	}
 	*digest++ = '\0';
-	if (!userdb_login_valid(arg) ||
-	    str_copy(s->user, sizeof(s->user), arg) < 0)
-		s->user[0] = '\0';
+	take_user(s, arg);
 	found = find_user(s, s->user, &user);
 	if (found < 0)
 		return;
@@ -194,25 +205,6 @@ pop3_cmd_apop(struct pop3_session *s, char *arg)
 		str_wipe(buf, sizeof(buf));
 	}
 	finish_login(s, &started, &user, ok);
-	userdb_entry_free(&user);
-}
-
-/* Check login and password and finish the login. */
-static void
-login_with_password(struct pop3_session *s, const struct timespec *started,
-    const char *login, const char *password)
-{
-	struct userdb_entry user;
-	int found;
-
-	if (!userdb_login_valid(login) ||
-	    str_copy(s->user, sizeof(s->user), login) < 0)
-		s->user[0] = '\0';
-	found = find_user(s, s->user, &user);
-	if (found < 0)
-		return;
-	finish_login(s, started, &user,
-	    found && userdb_password_ok(&user, password));
 	userdb_entry_free(&user);
 }
 
@@ -248,9 +240,10 @@ auth_plain(struct pop3_session *s, const struct timespec *started,
 	 * login like any other. */
 	if (strlen(password) != len - azlen - aclen - 2 ||
 	    (azlen > 0 && strcmp(authzid, authcid) != 0))
-		login_with_password(s, started, "", "");
+		take_user(s, "");
 	else
-		login_with_password(s, started, authcid, password);
+		take_user(s, authcid);
+	check_password(s, started, password);
 	str_wipe(creds, sizeof(creds));
 }
 
