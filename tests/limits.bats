@@ -58,7 +58,7 @@ smtp_big_session() {
 	text_lines 960000 >"$BIG.text"
 	local login
 	for login in labxyz alice; do
-		python3 "$TOOLS/mbox-check.py" "$(mailbox "$login")" >/dev/null
+		python3 "$TOOLS/mbox_check.py" "$(mailbox "$login")" >/dev/null
 		sed -n '6,960005p' "$(mailbox "$login")" | cmp - "$BIG.text"
 		run -0 sed -n '1p;3p;5p;960006,$p' "$(mailbox "$login")"
 		assert_output "From: big@client.example
@@ -135,7 +135,7 @@ Subject: big
 	run -0 grep -c -x 'x\{63\}' "$BIG.out"
 	assert_output $((48 * 1024 * 1024 / 64 + 2))
 	# What is left: the even messages and the big one, intact.
-	run -0 python3 "$TOOLS/mbox-check.py" "$(mailbox labxyz)"
+	run -0 python3 "$TOOLS/mbox_check.py" "$(mailbox labxyz)"
 	assert_equal "${#lines[@]}" 50001
 	assert_equal "${lines[0]}" "message 2"
 	assert_equal "${lines[-1]}" "message 100001"

@@ -120,9 +120,9 @@ give_three_messages() {
 }
 
 # mailbox_subjects LOGIN: the Subject of each message in LOGIN's mailbox,
-# one a line; fails if the mailbox does not parse (mbox-check.py).
+# one a line; fails if the mailbox does not parse (mbox_check.py).
 mailbox_subjects() {
-	"$PYTHON" "$TOOLS/mbox-check.py" "$(mailbox "$1")"
+	"$PYTHON" "$TOOLS/mbox_check.py" "$(mailbox "$1")"
 }
 
 # assert_no_sanitizer_report FILE...: no AddressSanitizer/UBSan report in

@@ -121,7 +121,7 @@ socketpair_session() {
 	250 OK Message accepted for delivery
 	221 test.example Service closing transmission channel
 	EOF
-	run "$PYTHON" "$TOOLS/mbox-check.py" "$(mailbox alice)"
+	run "$PYTHON" "$TOOLS/mbox_check.py" "$(mailbox alice)"
 	assert_output "via socketpair"
 }
 

@@ -173,7 +173,7 @@ elapsed_ms() {
 	    "$SMTPD_PORT" "$POP3D_PORT" "$(mailbox bob)" \
 	    --senders 4 --messages 50 --poppers 2 --time-limit 60
 	assert_success
-	run -0 "$PYTHON" "$TOOLS/mbox-check.py" "$(mailbox bob)"
+	run -0 "$PYTHON" "$TOOLS/mbox_check.py" "$(mailbox bob)"
 	assert_no_sanitizer_report "$SMTPD_LOG" "$POP3D_LOG"
 }
 
@@ -189,6 +189,6 @@ elapsed_ms() {
 	    --min-rounds 8 --time-limit 35 --errlog "$BATS_TEST_TMPDIR/crash.err"
 	echo "# ${lines[${#lines[@]} - 1]-}" >&3
 	assert_success
-	run -0 "$PYTHON" "$TOOLS/mbox-check.py" "$(mailbox bob)"
+	run -0 "$PYTHON" "$TOOLS/mbox_check.py" "$(mailbox bob)"
 	assert_no_sanitizer_report "$SMTPD_LOG" "$BATS_TEST_TMPDIR/crash.err"
 }

@@ -219,5 +219,5 @@ smtplib() {
 # mbox_subjects FILE: the Subject: of each message, after checking FILE
 # parses.
 mbox_subjects() {
-	"$PYTHON" "$TOOLS/mbox-check.py" "$1"
+	"$PYTHON" "$TOOLS/mbox_check.py" "$1"
 }

@@ -21,7 +21,7 @@ teardown() {
 # with each token tok-S-M, and as many "." separator lines.
 check_mailbox() {
 	local file=$1 total=$((SENDERS * MESSAGES)) s m
-	"$PYTHON" "$TOOLS/mbox-check.py" "$file" >"$BATS_TEST_TMPDIR/subjects"
+	"$PYTHON" "$TOOLS/mbox_check.py" "$file" >"$BATS_TEST_TMPDIR/subjects"
 	for s in $(seq 1 "$SENDERS"); do
 		for m in $(seq 0 $((MESSAGES - 1))); do
 			echo "tok-$s-$m"

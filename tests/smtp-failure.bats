@@ -245,7 +245,7 @@ torn_session() {
 		run smtpd_pipe 'HELO c' 'MAIL FROM:<a@c>' 'RCPT TO:<bob@test.example>' \
 		    DATA 'Subject: next' '' hi . QUIT
 		assert_line --index 5 "250 OK Message accepted for delivery"
-		run -0 "$PYTHON" "$TOOLS/mbox-check.py" "$(mailbox bob)"
+		run -0 "$PYTHON" "$TOOLS/mbox_check.py" "$(mailbox bob)"
 		assert_line --index -1 next
 		if [[ ${#lines[@]} -gt 1 ]]; then
 			assert_equal "${lines[0]}" torn

@@ -36,8 +36,6 @@ Every problem found is printed as "PROBLEM: ..." and makes the exit status
 import argparse
 import contextlib
 import fcntl
-import importlib.machinery
-import importlib.util
 import io
 import os
 import poplib
@@ -58,20 +56,10 @@ LOCK_APPEND = 0          # MBOX_LOCK_APPEND in src/lib/mbox.h
 PER_CONN = (1, 5, 25, 0)  # messages per SMTP connection; 0: all on one
 GOODBYE = "+OK Thanks for using POP3 server"
 LOGIN_OK = r"\+OK maildrop has (\d+) messages \(\d+ octets\)"
-TOOLS = os.path.dirname(os.path.abspath(__file__))
 
 
-def load_mbox_check():
-    sys.dont_write_bytecode = True      # no __pycache__ in the source tree
-    path = os.path.join(TOOLS, "mbox-check.py")
-    loader = importlib.machinery.SourceFileLoader("mbox_check", path)
-    spec = importlib.util.spec_from_loader("mbox_check", loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
-
-
-MBOX_CHECK = load_mbox_check()
+sys.dont_write_bytecode = True      # no __pycache__ in the source tree
+import mbox_check as MBOX_CHECK     # noqa: E402 (this folder, after the flag)
 
 
 def message(tok):
@@ -154,7 +142,7 @@ def locked_copy(path, deadline):
 def parse(data, where):
     """The tokens of a mailbox, in order; reports every record whose body
     is not its own (interleaved or torn) and any SPEC section 3 format
-    error that mbox-check.py finds."""
+    error that mbox_check.py finds."""
     fd, tmp = tempfile.mkstemp(prefix="mbox-", suffix=".check",
                                dir=os.environ.get("BATS_TEST_TMPDIR"))
     with os.fdopen(fd, "wb") as f:
@@ -181,7 +169,7 @@ def parse(data, where):
         tokens.append(tok)
         record = []
     if tokens != [s for s in out.getvalue().split("\n") if s]:
-        PROBLEMS.add("%s: mbox-check.py and this parser disagree" % where)
+        PROBLEMS.add("%s: mbox_check.py and this parser disagree" % where)
     return tokens
 
 

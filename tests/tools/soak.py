@@ -36,7 +36,7 @@ unless
     never twice), and none is where it was not sent;
   - every message, in the mailboxes and in RETR replies, is whole and its
     own, byte for byte; a torn tail is the start of a copy that was never
-    acknowledged; each mailbox passes mbox-check.py (apart from the tail);
+    acknowledged; each mailbox passes mbox_check.py (apart from the tail);
   - no file is left but the mailboxes and the temp files of killed
     handlers (SPEC section 2: their names carry host and pid);
   - the handlers' stderr holds no sanitizer report; and no client waited
@@ -65,8 +65,6 @@ import collections
 import contextlib
 import ctypes
 import heapq
-import importlib.machinery
-import importlib.util
 import io
 import os
 import poplib
@@ -123,17 +121,8 @@ ACTIVATOR_LINE = re.compile(r"^(Listening on |Communication attempt on fd |"
 HANDLER_ENV = ("TZ", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
 
 
-def load_mbox_check():
-    sys.dont_write_bytecode = True      # no __pycache__ in the source tree
-    path = os.path.join(TOOLS, "mbox-check.py")
-    loader = importlib.machinery.SourceFileLoader("mbox_check", path)
-    spec = importlib.util.spec_from_loader("mbox_check", loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
-
-
-MBOX_CHECK = load_mbox_check()
+sys.dont_write_bytecode = True      # no __pycache__ in the source tree
+import mbox_check as MBOX_CHECK     # noqa: E402 (this folder, after the flag)
 
 
 class Problems:
@@ -975,7 +964,7 @@ def records(whole):
 
 
 def mbox_check(whole, where, workdir):
-    """mbox-check.py's verdict on the whole messages; its Subject list."""
+    """mbox_check.py's verdict on the whole messages; its Subject list."""
     fd, path = tempfile.mkstemp(prefix="check-", dir=workdir)
     with os.fdopen(fd, "wb") as f:
         f.write(whole)
@@ -984,7 +973,7 @@ def mbox_check(whole, where, workdir):
         rc = MBOX_CHECK.check(path)
     os.unlink(path)
     if rc != 0:
-        PROBLEMS.add("%s: mbox-check.py: %s"
+        PROBLEMS.add("%s: mbox_check.py: %s"
                      % (where, err.getvalue().replace(path, "").strip()))
     return [s for s in out.getvalue().split("\n") if s]
 
@@ -1027,7 +1016,7 @@ class MailboxCheck:
     def check(self):
         subjects = mbox_check(self.whole, self.where, self.workdir)
         if subjects != [t for t in self.tokens if t is not None]:
-            PROBLEMS.add("%s: mbox-check.py and soak.py split it apart "
+            PROBLEMS.add("%s: mbox_check.py and soak.py split it apart "
                          "differently" % self.where)
         for rec in self.records:
             self.check_record(rec)
