@@ -39,6 +39,12 @@ get_msg(struct pop3_session *s, const char *arg, size_t *num_out)
 		return NULL;
 	}
 	m = maildrop_get(&s->md, (size_t)num);
+	if (m == NULL && errno != ENOENT) {
+		log_event(LOG_ERR, "maildrop", "mailbox of %s, message %zu: "
+		    "index: %s", s->md.login, (size_t)num, strerror(errno));
+		pop3_reply(s, "-ERR [SYS/TEMP] cannot read the maildrop");
+		return NULL;
+	}
 	if (m == NULL) {
 		if (num >= 1 && num <= s->md.n)
 			pop3_reply(s, "-ERR message %zu already deleted",
@@ -50,6 +56,27 @@ get_msg(struct pop3_session *s, const char *arg, size_t *num_out)
 	}
 	*num_out = (size_t)num;
 	return m;
+}
+
+static void read_failed(struct pop3_session *s, size_t num);
+
+/* What a listing shows of message num: the message, DELETED, or NULL
+ * when the index cannot be read, which ends the session: a multi-line
+ * reply cannot be taken back. */
+static struct maildrop_msg deleted_marker;
+#define DELETED	(&deleted_marker)
+
+static struct maildrop_msg *
+next_msg(struct pop3_session *s, size_t num)
+{
+	struct maildrop_msg *m;
+
+	if ((m = maildrop_get(&s->md, num)) != NULL)
+		return m;
+	if (errno == ENOENT)
+		return DELETED;
+	read_failed(s, num);
+	return NULL;
 }
 
 void
@@ -77,9 +104,12 @@ pop3_cmd_list(struct pop3_session *s, char *arg)
 	}
 	maildrop_stat(&s->md, &count, &octets);
 	pop3_reply(s, "+OK %zu messages (%" PRIu64 " octets)", count, octets);
-	for (i = 0; i < s->md.n; i++)
-		if (!s->md.msgs[i].deleted)
-			pop3_reply(s, "%zu %" PRIu64, i + 1, s->md.msgs[i].size);
+	for (i = 1; i <= s->md.n; i++) {
+		if ((m = next_msg(s, i)) == NULL)
+			return;
+		if (m != DELETED)
+			pop3_reply(s, "%zu %" PRIu64, i, m->size);
+	}
 	pop3_reply(s, ".");
 }
 
@@ -102,11 +132,13 @@ pop3_cmd_uidl(struct pop3_session *s, char *arg)
 		return;
 	}
 	pop3_reply(s, "+OK unique-id listing follows");
-	for (i = 0; i < s->md.n; i++) {
-		if (s->md.msgs[i].deleted)
+	for (i = 1; i <= s->md.n; i++) {
+		if ((m = next_msg(s, i)) == NULL)
+			return;
+		if (m == DELETED)
 			continue;
-		maildrop_uid(&s->md.msgs[i], uid, sizeof(uid));
-		pop3_reply(s, "%zu %s", i + 1, uid);
+		maildrop_uid(m, uid, sizeof(uid));
+		pop3_reply(s, "%zu %s", i, uid);
 	}
 	pop3_reply(s, ".");
 }
@@ -119,7 +151,7 @@ pop3_cmd_dele(struct pop3_session *s, char *arg)
 
 	if ((m = get_msg(s, arg, &num)) == NULL)
 		return;
-	m->deleted = true;
+	(void)maildrop_delete(&s->md, num);	/* just read: cannot fail */
 	pop3_reply(s, "+OK message %zu deleted", num);
 }
 
@@ -127,11 +159,10 @@ void
 pop3_cmd_rset(struct pop3_session *s, char *arg)
 {
 	uint64_t octets;
-	size_t i, count;
+	size_t count;
 
 	(void)arg;
-	for (i = 0; i < s->md.n; i++)
-		s->md.msgs[i].deleted = false;
+	maildrop_undelete_all(&s->md);
 	maildrop_stat(&s->md, &count, &octets);
 	pop3_reply(s, "+OK maildrop has %zu messages (%" PRIu64 " octets)",
 	    count, octets);

@@ -362,6 +362,7 @@ class Case:
     unprivileged: bool = False          # permissions must bite: not as root
     hold_open: bool = False             # keep stdin open (idle timeout cases)
     timeout: int = HANDLER_TIMEOUT      # seconds before a hang is declared
+    unlinked_outside: bool = False      # a link to an outside file may go
 
 
 @dataclasses.dataclass
@@ -1047,6 +1048,74 @@ MAILBOX_TRAPS = [
 ]
 
 
+# Broken mailbox indexes (a cache, mdindex.h): never followed or written
+# through, and never believed: the login sees the mailbox as it is.
+
+
+def index_symlink_outside(root: Path) -> None:
+    (root / "USERS" / "labxyz" / "my_mailbox.idx").symlink_to(outside(root) / "target.txt")
+
+
+def index_hard_link(root: Path) -> None:
+    os.link(outside(root) / "target.txt", root / "USERS" / "labxyz" / "my_mailbox.idx")
+
+
+def index_directory(root: Path) -> None:
+    (root / "USERS" / "labxyz" / "my_mailbox.idx").mkdir(mode=0o700)
+
+
+def index_fifo(root: Path) -> None:
+    os.mkfifo(root / "USERS" / "labxyz" / "my_mailbox.idx", 0o600)
+
+
+def index_garbage(root: Path) -> None:
+    (root / "USERS" / "labxyz" / "my_mailbox.idx").write_bytes(random.Random(7).randbytes(4096))
+
+
+def log_in(root: Path, *login: str) -> None:
+    """A real login and QUIT, which writes the login's index."""
+    subprocess.run([str(POP3D), "-d", str(root), "-f", "0"], input=lines(*login, "QUIT"),
+                   capture_output=True, check=True, timeout=HANDLER_TIMEOUT,
+                   env=dict(os.environ, SOCKMAIL_LOG="stderr"))
+
+
+def index_of_another_mailbox(root: Path) -> None:
+    """IbrahimEK's valid index in labxyz's folder."""
+    log_in(root, "USER IbrahimEK", "PASS ibrahim123")
+    shutil.copy(root / "USERS" / "IbrahimEK" / "my_mailbox.idx",
+                root / "USERS" / "labxyz" / "my_mailbox.idx")
+
+
+def index_of_the_mailbox_before(root: Path) -> None:
+    """labxyz's index, then the mailbox rewritten under it, same length."""
+    log_in(root, *LOGIN)
+    mailbox = root / "USERS" / "labxyz" / "my_mailbox.txt"
+    data = mailbox.read_bytes()
+    with open(mailbox, "r+b") as f:     # same inode and length, new bytes
+        f.write(data.replace(b"First", b"Fir.t"))
+
+
+INDEX_TRAPS = [
+    ("index is a symlink outside the mail root", index_symlink_outside),
+    ("index is hard-linked outside the mail root", index_hard_link),
+    ("index is a directory", index_directory),
+    ("index is a FIFO", index_fifo),
+    ("index is garbage", index_garbage),
+    ("index is another mailbox's", index_of_another_mailbox),
+    ("index is of the mailbox before an in-place edit", index_of_the_mailbox_before),
+]
+
+
+def index_trap_cases() -> list[Case]:
+    session = lines(*LOGIN, "LIST", "UIDL", "RETR 3", "DELE 1", "QUIT")
+    return [pop3(f"pop3: {label}: the mailbox as it is", session,
+                 expect_in_order(P_LABXYZ_LOGIN, f"+OK {len(LABXYZ_MESSAGES)} messages "
+                                 f"({LABXYZ_OCTETS} octets)", P_BYE),
+                 setup=setup, final_mailboxes={"labxyz": b"".join(LABXYZ_MESSAGES[1:])},
+                 unlinked_outside=setup is index_hard_link)
+            for label, setup in INDEX_TRAPS]
+
+
 def mailbox_trap_cases() -> list[Case]:
     cases = []
     for label, setup in MAILBOX_TRAPS:
@@ -1198,7 +1267,7 @@ def all_cases() -> list[Case]:
     return (random_cases() + long_line_cases() + boundary_cases() + nul_cases() +
             line_ending_cases() + end_of_data_cases() + smtp_flood_cases() + pop3_flood_cases() +
             huge_message_cases() + address_trick_cases() + login_trick_cases() +
-            mailbox_trap_cases() + userinfo_cases() + permission_cases() +
+            mailbox_trap_cases() + index_trap_cases() + userinfo_cases() + permission_cases() +
             session_end_cases() + maildrop_cases())
 
 # ---------------------------------------------------------------------------
@@ -1284,6 +1353,7 @@ def process_problems(case: Case, err: bytes, status: int | None) -> list[str]:
 
 
 MAILBOX_PATH = re.compile(r"root/USERS/([^/]+)/my_mailbox\.txt")
+INDEX_PATH = re.compile(r"root/USERS/([^/]+)/my_mailbox\.idx")
 FOLDER_PATH = re.compile(r"root/USERS/([^/]+)")
 
 
@@ -1303,8 +1373,11 @@ def delivery_problems(login: str, count: int, old: Entry | None, new: Entry | No
 
 
 def created_entry_ok(case: Case, path: str, old: Entry | None, new: Entry | None) -> bool:
-    """A folder for a declared delivery or login, or an empty mailbox for
-    a declared POP3 login (which creates one)."""
+    """A folder for a declared delivery or login, an empty mailbox for a
+    declared POP3 login (which creates one), or a mailbox index (a cache a
+    login may write, replace or remove) that is a plain 0600 file."""
+    if INDEX_PATH.fullmatch(path):
+        return new is None or (new.kind == "file" and new.mode == 0o600 and new.links == 1)
     if old is not None or new is None:
         return False
     folder = FOLDER_PATH.fullmatch(path)
@@ -1332,6 +1405,9 @@ def mailroot_problems(case: Case, before: dict[str, Entry], after: dict[str, Ent
         old, new = before.get(path), after.get(path)
         if path in declared or old == new or created_entry_ok(case, path, old, new):
             continue
+        if (case.unlinked_outside and path.startswith("outside/") and old and new
+                and dataclasses.replace(old, links=new.links) == new):
+            continue    # our name for it was removed; its bytes are untouched
         what = "left-over temp file" if path.endswith(".tmp") else "unexpected change"
         problems.append(f"{what}: {path}: {old} -> {new}"[:300])
     return problems

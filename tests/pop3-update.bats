@@ -31,10 +31,11 @@ file_id() {
 	stat -c '%i %.9Y %.9Z %s %a' "$1"
 }
 
-# assert_no_temporary_files LOGIN: LOGIN's folder holds the mailbox alone.
+# assert_no_temporary_files LOGIN: LOGIN's folder holds the mailbox and
+# its index (mdindex.h) alone.
 assert_no_temporary_files() {
 	run ls -A "$MAILROOT/USERS/$1"
-	assert_output my_mailbox.txt
+	assert_output "$(printf 'my_mailbox.idx\nmy_mailbox.txt')"
 }
 
 # --- DELE and QUIT --------------------------------------------------------

@@ -3,7 +3,7 @@
  *
  * The maildrop lock (MBOX_LOCK_MAILDROP, see mbox.c) is held from login
  * until the process ends. Only its holder ever rewrites the mailbox, so
- * the messages read at login, bytes [0, snapshot_end) (a torn tail after
+ * the messages indexed at login, bytes [0, covered) (a torn tail after
  * them is ignored, and left to the next writer, SPEC §3), stay as they are
  * for the whole session while deliveries append beyond them under the
  * append lock. UPDATE takes the
@@ -31,8 +31,7 @@
 #include "transport.h"
 #include "wbuf.h"
 
-#define FNV_OFFSET	0xcbf29ce484222325ULL
-#define FNV_PRIME	0x100000001b3ULL
+#define READ_BLOCK	65536
 
 void
 maildrop_init(struct maildrop *md)
@@ -40,108 +39,7 @@ maildrop_init(struct maildrop *md)
 	memset(md, 0, sizeof(*md));
 	md->fd = -1;
 	md->user_fd = -1;
-}
-
-static uint64_t
-fnv1a(uint64_t h, const char *p, size_t len)
-{
-	while (len-- > 0) {
-		h ^= (unsigned char)*p++;
-		h *= FNV_PRIME;
-	}
-	return h;
-}
-
-static int
-push_msg(struct maildrop *md, const struct maildrop_msg *m)
-{
-	struct maildrop_msg *grown;
-	size_t cap;
-
-	if (md->n == md->cap) {
-		cap = md->cap == 0 ? 64 : md->cap * 2;
-		if (cap < md->cap || cap > SIZE_MAX / sizeof(*grown)) {
-			errno = ENOMEM;
-			return -1;
-		}
-		grown = realloc(md->msgs, cap * sizeof(*grown));
-		if (grown == NULL)
-			return -1;
-		md->msgs = grown;
-		md->cap = cap;
-	}
-	md->msgs[md->n++] = *m;
-	return 0;
-}
-
-/* Split bytes [0, limit) of the mailbox into messages at their "." lines,
- * in one pass. */
-static int
-scan(struct maildrop *md, off_t limit)
-{
-	static const char crlf[] = "\r\n";
-	struct fd_transport ft;
-	struct line_reader *r;
-	char *piece;
-	struct maildrop_msg m = { 0 };
-	enum line_status st;
-	enum line_end end;
-	bool at_line_start = true;
-	off_t pos = 0;
-	size_t len;
-	int rc = -1;
-
-	r = malloc(sizeof(*r));
-	piece = malloc(LINE_BUF_SIZE);
-	if (r == NULL || piece == NULL)
-		goto out;
-	if (lseek(md->fd, 0, SEEK_SET) < 0)
-		goto out;
-	fd_transport_init(&ft, md->fd, -1);
-	line_reader_init(r, &ft.base, 0);
-	m.hash = FNV_OFFSET;
-	while (pos < limit) {
-		st = line_read_part(r, piece, LINE_BUF_SIZE - 2, &len, &end);
-		if (st == LINE_EOF) {
-			errno = EIO;	/* shorter than it was under lock */
-			goto out;
-		}
-		if (st != LINE_OK)
-			goto out;
-		/* Only ".\n" separates (".\r" would be stored stuffed), or
-		 * a "." that ends the whole messages without its LF. */
-		if (at_line_start && len == 1 && piece[0] == '.' &&
-		    (end == LINE_END_LF || pos + 1 == limit)) {
-			m.dot = pos;
-			pos += end == LINE_END_LF ? 2 : 1;
-			md->snapshot_lf_missing = end != LINE_END_LF;
-			m.end = pos;
-			if (push_msg(md, &m) < 0)
-				goto out;
-			m = (struct maildrop_msg){ .start = pos, .hash = FNV_OFFSET };
-			continue;
-		}
-		m.hash = fnv1a(m.hash, piece, len);
-		m.size += len;
-		if (at_line_start && len > 0 && piece[0] == '.')
-			m.size--;		/* sent stuffed, counted not */
-		if (end == LINE_END_CRLF) {
-			/* A CR kept as content, then the LF. */
-			m.hash = fnv1a(m.hash, crlf, 2);
-			m.size += 3;
-		} else if (end != LINE_END_NONE) {
-			m.hash = fnv1a(m.hash, crlf + 1, 1);
-			m.size += 2;
-		}
-		pos += (off_t)(len + line_end_bytes(end));
-		at_line_start = end != LINE_END_NONE;
-	}
-	md->snapshot_end = pos;
-	rc = 0;
-out:
-	free(piece);
-	free(r);
-	return rc;
+	mdindex_init(&md->ix);
 }
 
 static off_t
@@ -153,6 +51,12 @@ whole_length(int fd)
 	if (fstat(fd, &st) < 0)
 		return -1;
 	return mbox_whole_length(fd, st.st_size, &needs_lf);
+}
+
+static bool
+is_deleted(const struct maildrop *md, size_t i)
+{
+	return (md->deleted[i / 8] & (1u << (i % 8))) != 0;
 }
 
 int
@@ -175,7 +79,15 @@ maildrop_open(struct maildrop *md, int root_fd, const char *login)
 	whole = whole_length(md->fd);
 	if (whole < 0 || mbox_lock(md->fd, MBOX_LOCK_APPEND, F_UNLCK, false) < 0)
 		goto fail;
-	if (scan(md, whole) < 0)
+	if (mdindex_load(&md->ix, md->user_fd, md->fd, whole) < 0)
+		goto fail;
+	if (md->ix.n > SIZE_MAX - 7) {
+		errno = EOVERFLOW;
+		goto fail;
+	}
+	md->n = (size_t)md->ix.n;
+	md->deleted = calloc(md->n / 8 + 1, 1);
+	if (md->deleted == NULL)
 		goto fail;
 	return 0;
 fail:
@@ -189,59 +101,168 @@ void
 maildrop_stat(const struct maildrop *md, size_t *count_out,
     uint64_t *octets_out)
 {
-	size_t i, count = 0;
-	uint64_t octets = 0;
+	*count_out = md->n - md->n_deleted;
+	*octets_out = md->ix.octets - md->deleted_octets;
+}
 
-	for (i = 0; i < md->n; i++) {
-		if (md->msgs[i].deleted)
-			continue;
-		count++;
-		octets += md->msgs[i].size;
-	}
-	*count_out = count;
-	*octets_out = octets;
+static int
+by_index(const void *a, const void *b)
+{
+	const struct maildrop_twin *x = a, *y = b;
+
+	return x->index < y->index ? -1 : x->index > y->index;
 }
 
 struct maildrop_msg *
 maildrop_get(struct maildrop *md, size_t num)
 {
-	if (num == 0 || num > md->n || md->msgs[num - 1].deleted)
+	struct mdindex_entry e;
+	struct maildrop_twin key, *t;
+
+	if (num == 0 || num > md->n || is_deleted(md, num - 1)) {
+		errno = ENOENT;
 		return NULL;
-	return &md->msgs[num - 1];
+	}
+	if (mdindex_get(&md->ix, num - 1, &e) < 0)
+		return NULL;
+	md->cur.start = (off_t)e.start;
+	md->cur.dot = (off_t)mdindex_dot(&md->ix, &e);
+	md->cur.end = (off_t)e.end;
+	md->cur.size = e.size;
+	md->cur.hash = e.hash;
+	md->cur.twin = 0;
+	if (md->n_twins > 0) {
+		key.index = num - 1;
+		t = bsearch(&key, md->twins, md->n_twins, sizeof(*t), by_index);
+		if (t != NULL)
+			md->cur.twin = t->twin;
+	}
+	return &md->cur;
 }
+
+int
+maildrop_delete(struct maildrop *md, size_t num)
+{
+	struct maildrop_msg *m;
+
+	if ((m = maildrop_get(md, num)) == NULL)
+		return -1;
+	md->deleted[(num - 1) / 8] |= (unsigned char)(1u << ((num - 1) % 8));
+	md->n_deleted++;
+	md->deleted_octets += m->size;
+	return 0;
+}
+
+void
+maildrop_undelete_all(struct maildrop *md)
+{
+	memset(md->deleted, 0, md->n / 8 + 1);
+	md->n_deleted = 0;
+	md->deleted_octets = 0;
+}
+
+static int
+by_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A message whose hash shares its top 32 bits with another's. */
+struct candidate {
+	uint64_t	hash;
+	size_t		index;
+};
 
 static int
 by_hash(const void *a, const void *b)
 {
-	const struct maildrop_msg *x = *(const struct maildrop_msg *const *)a;
-	const struct maildrop_msg *y = *(const struct maildrop_msg *const *)b;
+	const struct candidate *x = a, *y = b;
 
 	if (x->hash != y->hash)
 		return x->hash < y->hash ? -1 : 1;
-	return x->start < y->start ? -1 : x->start > y->start;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* The candidates: every message whose hash's top half appears twice or
+ * more. Sorting 4 bytes a message finds them; only they are kept whole,
+ * so the memory needed is 4 bytes a message for the time of the count. */
+static int
+find_candidates(struct maildrop *md, struct candidate **out, size_t *n_out)
+{
+	struct mdindex_entry e;
+	struct candidate *cand = NULL, *grown;
+	uint32_t *top, key;
+	size_t i, d = 0, n = 0, cap = 0;
+
+	top = malloc(md->n * sizeof(*top));
+	if (top == NULL)
+		return -1;
+	for (i = 0; i < md->n; i++) {
+		if (mdindex_get(&md->ix, i, &e) < 0)
+			goto fail;
+		top[i] = (uint32_t)(e.hash >> 32);
+	}
+	qsort(top, md->n, sizeof(*top), by_u32);
+	/* Keep each top half that repeats, once. */
+	for (i = 1; i < md->n; i++)
+		if (top[i] == top[i - 1] && (d == 0 || top[d - 1] != top[i]))
+			top[d++] = top[i];
+	for (i = 0; i < md->n && d > 0; i++) {
+		if (mdindex_get(&md->ix, i, &e) < 0)
+			goto fail;
+		key = (uint32_t)(e.hash >> 32);
+		if (bsearch(&key, top, d, sizeof(*top), by_u32) == NULL)
+			continue;
+		if (n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			grown = realloc(cand, cap * sizeof(*cand));
+			if (grown == NULL)
+				goto fail;
+			cand = grown;
+		}
+		cand[n++] = (struct candidate){ e.hash, i };
+	}
+	free(top);
+	*out = cand;
+	*n_out = n;
+	return 0;
+fail:
+	free(top);
+	free(cand);
+	return -1;
 }
 
 int
 maildrop_number_twins(struct maildrop *md)
 {
-	struct maildrop_msg **order;
-	size_t i;
+	struct candidate *cand = NULL;
+	uint32_t twin = 0;
+	size_t i, n = 0;
 
-	if (md->twins_numbered || md->n == 0) {
+	if (md->twins_numbered || md->n < 2) {
 		md->twins_numbered = true;
 		return 0;
 	}
-	order = calloc(md->n, sizeof(*order));
-	if (order == NULL)
+	if (find_candidates(md, &cand, &n) < 0)
 		return -1;
-	for (i = 0; i < md->n; i++)
-		order[i] = &md->msgs[i];
-	qsort(order, md->n, sizeof(*order), by_hash);
-	order[0]->twin = 0;
-	for (i = 1; i < md->n; i++)
-		order[i]->twin = order[i]->hash == order[i - 1]->hash ?
-		    order[i - 1]->twin + 1 : 0;
-	free(order);
+	if (n > 0) {
+		qsort(cand, n, sizeof(*cand), by_hash);
+		md->twins = calloc(n, sizeof(*md->twins));
+		if (md->twins == NULL) {
+			free(cand);
+			return -1;
+		}
+		for (i = 1; i < n; i++) {
+			twin = cand[i].hash == cand[i - 1].hash ? twin + 1 : 0;
+			if (twin > 0)
+				md->twins[md->n_twins++] =
+				    (struct maildrop_twin){ cand[i].index, twin };
+		}
+		qsort(md->twins, md->n_twins, sizeof(*md->twins), by_index);
+	}
+	free(cand);
 	md->twins_numbered = true;
 	return 0;
 }
@@ -274,43 +295,84 @@ copy_range(int in_fd, off_t off, off_t len, struct wbuf *w)
 	return 0;
 }
 
-/* Write the kept messages, then all mail delivered since login (bytes
- * [snapshot_end, whole)), to out_fd. */
+/* Whether entry e still is the message the client was shown: its bytes
+ * hash to what the index says and its "." line is where it says. A
+ * damaged index must never make UPDATE drop a byte of another message. */
 static int
-write_kept(const struct maildrop *md, off_t whole, int out_fd)
+still_there(struct maildrop *md, const struct mdindex_entry *e, char *buf)
 {
+	uint64_t hash = MDINDEX_FNV_OFFSET, dot = mdindex_dot(&md->ix, e);
+	off_t off = (off_t)e->start;
+	size_t want;
+
+	if (e->start > 0) {
+		if (mbox_read_at(md->fd, buf, 1, off - 1) < 0)
+			return -1;
+		if (buf[0] != '\n')
+			goto moved;
+	}
+	while ((uint64_t)off < dot) {
+		want = dot - (uint64_t)off < READ_BLOCK ?
+		    (size_t)(dot - (uint64_t)off) : READ_BLOCK;
+		if (mbox_read_at(md->fd, buf, want, off) < 0)
+			return -1;
+		hash = mdindex_fnv(hash, buf, want);
+		off += (off_t)want;
+	}
+	/* ".\n"; a last "." that lacked its LF got it from the repair. */
+	if (mbox_read_at(md->fd, buf, 2, (off_t)dot) < 0)
+		return -1;
+	if (hash == e->hash && buf[0] == '.' && buf[1] == '\n')
+		return 0;
+moved:
+	log_event(LOG_ERR, "update", "mailbox of %s: the index does not match "
+	    "the mailbox at byte %llu", md->login,
+	    (unsigned long long)e->start);
+	errno = EIO;
+	return -1;
+}
+
+/* Write everything but the deleted messages, that is the kept ones and
+ * all mail delivered since login, to out_fd: the bytes between deleted
+ * messages are copied whatever the index says about them. */
+static int
+write_kept(struct maildrop *md, off_t whole, int out_fd)
+{
+	struct mdindex_entry e;
 	struct wbuf *w;
-	size_t i = 0, j;
-	off_t tail;
+	char *buf;
+	size_t i;
+	off_t pos = 0, end;
 	int rc = -1;
 
 	w = malloc(sizeof(*w));
-	if (w == NULL)
-		return -1;
+	buf = malloc(READ_BLOCK);
+	if (w == NULL || buf == NULL)
+		goto out;
 	wbuf_init(w, out_fd);
-	while (i < md->n) {
-		if (md->msgs[i].deleted) {
-			i++;
+	for (i = 0; i < md->n; i++) {
+		if (!is_deleted(md, i))
 			continue;
-		}
-		for (j = i; j + 1 < md->n && !md->msgs[j + 1].deleted; j++)
-			;
-		if (copy_range(md->fd, md->msgs[i].start,
-		    md->msgs[j].end - md->msgs[i].start, w) < 0)
+		if (mdindex_get(&md->ix, i, &e) < 0)
 			goto out;
-		if (md->msgs[j].end == md->snapshot_end &&
-		    md->snapshot_lf_missing)
-			wbuf_put(w, "\n", 1);
-		i = j + 1;
+		end = (off_t)e.end;
+		if (e.end == md->ix.covered && md->ix.lf_missing)
+			end++;		/* and the LF the repair gave it */
+		if ((off_t)e.start < pos || end > whole ||
+		    still_there(md, &e, buf) < 0) {
+			if (errno != EIO && (off_t)e.start < pos)
+				errno = EIO;
+			goto out;
+		}
+		if (copy_range(md->fd, pos, (off_t)e.start - pos, w) < 0)
+			goto out;
+		pos = end;
 	}
-	/* A writer gave a final "." without LF its LF before appending. */
-	tail = md->snapshot_end;
-	if (md->snapshot_lf_missing && whole > tail)
-		tail++;
-	if (copy_range(md->fd, tail, whole - tail, w) < 0)
+	if (copy_range(md->fd, pos, whole - pos, w) < 0)
 		goto out;
 	rc = wbuf_flush(w);
 out:
+	free(buf);
 	free(w);
 	return rc;
 }
@@ -351,12 +413,11 @@ int
 maildrop_update(struct maildrop *md)
 {
 	char host[64], tmp[256];
-	size_t i, removed = 0;
+	size_t removed;
 	off_t whole;
 	int tfd = -1, n, saved;
 
-	for (i = 0; i < md->n; i++)
-		removed += md->msgs[i].deleted;
+	removed = md->n_deleted;
 	if (removed == 0)
 		return 0;		/* nothing deleted: leave the file be */
 	if (gethostname(host, sizeof(host)) < 0)
@@ -372,23 +433,18 @@ maildrop_update(struct maildrop *md)
 	if (mbox_lock(md->fd, MBOX_LOCK_APPEND, F_WRLCK, true) < 0)
 		return -1;
 	whole = mbox_repair_tail(md->fd, md->login);
-	if (whole < md->snapshot_end) {
+	if (whole < (off_t)md->ix.covered + md->ix.lf_missing) {
 		if (whole >= 0)
 			errno = EIO;	/* someone cut our messages */
 		goto fail;
 	}
 	remove_stale_copies(md->user_fd);
-	tfd = openat(md->user_fd, tmp, O_WRONLY | O_CREAT | O_EXCL |
+	tfd = openat(md->user_fd, tmp, O_RDWR | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (tfd < 0)
 		goto fail;
 	if (write_kept(md, whole, tfd) < 0 || fsync(tfd) < 0)
 		goto fail;
-	if (close(tfd) < 0) {
-		tfd = -1;
-		goto fail;
-	}
-	tfd = -1;
 	if (renameat(md->user_fd, tmp, md->user_fd, MBOX_FILE) < 0)
 		goto fail;
 	/* The rename is done: from here on the new mailbox stands even if
@@ -396,6 +452,10 @@ maildrop_update(struct maildrop *md)
 	if (fsync(md->user_fd) < 0)
 		log_event(LOG_ERR, "update", "mailbox of %s: fsync of the "
 		    "folder: %s", md->login, strerror(errno));
+	mdindex_compact(&md->ix, md->user_fd, tfd, md->deleted);
+	if (close(tfd) < 0)
+		log_event(LOG_ERR, "update", "mailbox of %s: close: %s",
+		    md->login, strerror(errno));
 	(void)mbox_lock(md->fd, MBOX_LOCK_APPEND, F_UNLCK, false);
 	return (int)(removed > INT_MAX ? INT_MAX : removed);
 fail:
@@ -415,6 +475,8 @@ maildrop_close(struct maildrop *md)
 		(void)close(md->fd);
 	if (md->user_fd >= 0)
 		(void)close(md->user_fd);
-	free(md->msgs);
+	mdindex_close(&md->ix);
+	free(md->deleted);
+	free(md->twins);
 	maildrop_init(md);
 }

@@ -9,10 +9,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "mdindex.h"
 #include "userdb.h"
 
 #define MAILDROP_UID_MAX	40
 
+/* One message, as maildrop_get reads it from the index. */
 struct maildrop_msg {
 	off_t		start;		/* first byte of the record */
 	off_t		dot;		/* where its "." line starts */
@@ -20,27 +22,36 @@ struct maildrop_msg {
 	uint64_t	size;		/* octets RETR sends, CRLF, unstuffed */
 	uint64_t	hash;		/* of the stored bytes, for UIDL */
 	uint32_t	twin;		/* earlier messages with the same hash */
-	bool		deleted;
+};
+
+/* A message with byte-identical earlier ones (rare): its twin number. */
+struct maildrop_twin {
+	size_t		index;		/* from 0 */
+	uint32_t	twin;
 };
 
 struct maildrop {
 	int			 fd;		/* the mailbox; -1 when closed */
 	int			 user_fd;	/* its folder */
 	char			 login[USERDB_LOGIN_MAX + 1];
-	struct maildrop_msg	*msgs;
-	size_t			 n, cap;
-	off_t			 snapshot_end;	/* end of the last message read */
-	bool			 snapshot_lf_missing;	/* its "." has no LF */
+	struct mdindex		 ix;		/* the messages at login */
+	size_t			 n;		/* how many */
+	unsigned char		*deleted;	/* bit i: message i+1 deleted */
+	size_t			 n_deleted;
+	uint64_t		 deleted_octets;
+	struct maildrop_twin	*twins;		/* by index; twin > 0 only */
+	size_t			 n_twins;
 	bool			 twins_numbered;
+	struct maildrop_msg	 cur;		/* what maildrop_get returned */
 };
 
 void	maildrop_init(struct maildrop *md);
 
 /* Open login's mailbox (created empty when missing), take its maildrop lock
- * without waiting, and read its message index in one streaming pass, up to
- * the end of the last whole message as it was under the append lock: a
- * torn tail is ignored (the next writer cuts it off), and nothing is
- * written. Memory grows with the number of messages, not with their size. Returns 0, or -1 with errno set:
+ * without waiting, and load its message index (mdindex.h) up to the end of
+ * the last whole message as it was under the append lock: a torn tail is
+ * ignored (the next writer cuts it off), and the mailbox is not written.
+ * Memory does not grow with the mailbox. Returns 0, or -1 with errno set:
  * EAGAIN when another session holds the maildrop; ELOOP, EMLINK, EINVAL,
  * ENOTDIR for a folder or mailbox that is a link or not a regular file. */
 int	maildrop_open(struct maildrop *md, int root_fd, const char *login);
@@ -49,9 +60,14 @@ int	maildrop_open(struct maildrop *md, int root_fd, const char *login);
 void	maildrop_stat(const struct maildrop *md, size_t *count_out,
 	    uint64_t *octets_out);
 
-/* Message number num (from 1), or NULL when there is none or it is
- * deleted. */
+/* Message number num (from 1), valid until the next call; NULL with errno
+ * ENOENT when there is none or it is deleted, or another errno when the
+ * index cannot be read. */
 struct maildrop_msg *maildrop_get(struct maildrop *md, size_t num);
+
+/* Mark message num deleted, or clear every mark (RSET). */
+int	maildrop_delete(struct maildrop *md, size_t num);
+void	maildrop_undelete_all(struct maildrop *md);
 
 /* Number byte-identical messages (twin), once, before UIDs are used.
  * Returns 0, or -1 with errno set. */
@@ -63,9 +79,10 @@ void	maildrop_uid(const struct maildrop_msg *m, char *buf, size_t size);
 
 /* The UPDATE state: rewrite the mailbox without the deleted messages,
  * keeping all mail delivered since login: write a new file, fsync it,
- * rename it over the old one, fsync the folder. With nothing deleted the
- * file is left untouched. On failure the mailbox is unchanged. Returns the
- * number of messages removed, or -1 with errno set. */
+ * rename it over the old one, fsync the folder. Only bytes of messages
+ * whose hash still matches are dropped. With nothing deleted the file is
+ * left untouched. On failure the mailbox is unchanged. Returns the number
+ * of messages removed, or -1 with errno set. */
 int	maildrop_update(struct maildrop *md);
 
 /* Close the mailbox, releasing every lock; free the index. */

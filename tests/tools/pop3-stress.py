@@ -486,7 +486,9 @@ class PipePop:
 
 
 def temp_files(folder):
-    return sorted(n for n in os.listdir(folder) if n != "my_mailbox.txt")
+    # The mailbox and its index (a cache beside it) are not temp files.
+    return sorted(n for n in os.listdir(folder)
+                  if n not in ("my_mailbox.txt", "my_mailbox.idx"))
 
 
 class Crash:

@@ -1122,10 +1122,13 @@ def check_copies(book, found):
 
 
 def check_leftovers(root, spool, book, logins):
-    """Only the mailboxes, and the temp files of killed handlers, whose
-    names carry the host and the pid (SPEC section 2): an UPDATE's new
-    mailbox (my_mailbox.txt.HOST.PID.tmp) and a spool file the handler
-    had not yet unlinked (sockmail-spool.HOST.PID.XXXXXX)."""
+    """Only the mailboxes and their indexes (a cache, a plain file), and
+    the temp files of killed handlers: those whose names carry the host
+    and the pid (SPEC section 2), an UPDATE's new mailbox
+    (my_mailbox.txt.HOST.PID.tmp) and a spool file the handler had not yet
+    unlinked (sockmail-spool.HOST.PID.XXXXXX), and the new index of an
+    UPDATE killed after its rename (my_mailbox.idx.new; the next one
+    replaces it)."""
     host = re.escape(socket.gethostname()[:63])
     update_tmp = re.compile(r"^my_mailbox\.txt\.%s\.(\d+)\.tmp$" % host)
     spool_tmp = re.compile(r"^sockmail-spool\.%s\.(\d+)\.\w{6}$" % host)
@@ -1139,8 +1142,14 @@ def check_leftovers(root, spool, book, logins):
             continue
         for name in os.listdir(folder):
             m = update_tmp.match(name)
+            path = os.path.join(folder, name)
             if m and int(m.group(1)) in book.killed["pop3d"]:
                 stale += 1
+            elif name == "my_mailbox.idx.new" and book.killed["pop3d"]:
+                stale += 1
+            elif name == "my_mailbox.idx" and os.path.isfile(path) \
+                    and not os.path.islink(path):
+                continue
             elif name != "my_mailbox.txt":
                 extra.add("USERS/%s/%s" % (login, name))
     for name in os.listdir(spool):
