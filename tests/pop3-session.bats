@@ -316,6 +316,38 @@ assert_uids_valid_and_distinct() {
 	assert_equal "$second" "$first"
 }
 
+# twin_mailbox COUNT DISTINCT: COUNT small messages, message n holding
+# content n % DISTINCT, so that most have byte-identical twins; prints the
+# UIDL listing RFC 1939 wants of it by sockmail's scheme (FNV-1a of the
+# stored bytes, then how many earlier messages are alike).
+twin_mailbox() {
+	python3 - "$MAILROOT/USERS/labxyz/my_mailbox.txt" "$@" <<'PY'
+import sys
+path, count, distinct = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+seen = {}
+with open(path, "wb") as box:
+    for n in range(count):
+        body = b"Subject: twin %d\n\n.. body %d\n" % (n % distinct, n % distinct)
+        box.write(body + b".\n")
+        h = 0xcbf29ce484222325
+        for byte in body:
+            h = ((h ^ byte) * 0x100000001b3) & 0xffffffffffffffff
+        twin = seen.get(h, 0)
+        seen[h] = twin + 1
+        print("%d %016x.%d" % (n + 1, h, twin))
+PY
+}
+
+@test "UIDL numbers byte-identical messages among 40,000 as RFC 1939 wants, the same in every session" {
+	local want
+	put_mailbox labxyz </dev/null
+	want=$(twin_mailbox 40000 15000)
+	assert_equal "$(uidl_listing labxyz labpass)" "$want"
+	assert_equal "$(uidl_listing labxyz labpass)" "$want"
+	run -0 pop3_session "USER labxyz" "PASS labpass" "UIDL 39999" "QUIT"
+	assert_reply 3 "+OK $(sed -n 39999p <<<"$want")"
+}
+
 # --- message numbers, states, unknown commands -------------------------------
 
 @test "a missing, non-numeric, zero, negative or out-of-range message number is refused with its reason" {

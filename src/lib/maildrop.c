@@ -185,44 +185,74 @@ by_hash(const void *a, const void *b)
 	return x->index < y->index ? -1 : x->index > y->index;
 }
 
+#define TWIN_PASS	16384	/* top halves sorted at once: 64 KiB */
+
+static int
+push_candidate(struct candidate **cand, size_t *n, size_t *cap,
+    uint64_t hash, size_t index)
+{
+	struct candidate *grown;
+
+	if (*n == *cap) {
+		*cap = *cap == 0 ? 16 : *cap * 2;
+		grown = realloc(*cand, *cap * sizeof(**cand));
+		if (grown == NULL)
+			return -1;
+		*cand = grown;
+	}
+	(*cand)[(*n)++] = (struct candidate){ hash, index };
+	return 0;
+}
+
 /* The candidates: every message whose hash's top half appears twice or
- * more. Sorting 4 bytes a message finds them; only they are kept whole,
- * so the memory needed is 4 bytes a message for the time of the count. */
+ * more. Sorting the top halves finds them, a slice of their range per
+ * pass over the index so that a pass sorts about TWIN_PASS of them; only
+ * the candidates are kept whole. Memory stays small however many
+ * messages there are, unless very many are alike. */
 static int
 find_candidates(struct maildrop *md, struct candidate **out, size_t *n_out)
 {
 	struct mdindex_entry e;
-	struct candidate *cand = NULL, *grown;
-	uint32_t *top, key;
-	size_t i, d = 0, n = 0, cap = 0;
+	struct candidate *cand = NULL;
+	uint32_t *top = NULL, *grown, key;
+	uint64_t passes, pass, lo, hi, t;
+	size_t i, d, k, n = 0, cap = 0, top_cap = 0;
 
-	top = malloc(md->n * sizeof(*top));
-	if (top == NULL)
-		return -1;
-	for (i = 0; i < md->n; i++) {
-		if (mdindex_get(&md->ix, i, &e) < 0)
-			goto fail;
-		top[i] = (uint32_t)(e.hash >> 32);
-	}
-	qsort(top, md->n, sizeof(*top), by_u32);
-	/* Keep each top half that repeats, once. */
-	for (i = 1; i < md->n; i++)
-		if (top[i] == top[i - 1] && (d == 0 || top[d - 1] != top[i]))
-			top[d++] = top[i];
-	for (i = 0; i < md->n && d > 0; i++) {
-		if (mdindex_get(&md->ix, i, &e) < 0)
-			goto fail;
-		key = (uint32_t)(e.hash >> 32);
-		if (bsearch(&key, top, d, sizeof(*top), by_u32) == NULL)
-			continue;
-		if (n == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			grown = realloc(cand, cap * sizeof(*cand));
-			if (grown == NULL)
+	passes = md->n / TWIN_PASS + 1;
+	for (pass = 0; pass < passes; pass++) {
+		lo = (pass << 32) / passes;
+		hi = ((pass + 1) << 32) / passes;
+		for (k = 0, i = 0; i < md->n; i++) {
+			if (mdindex_get(&md->ix, i, &e) < 0)
 				goto fail;
-			cand = grown;
+			t = e.hash >> 32;
+			if (t < lo || t >= hi)
+				continue;
+			if (k == top_cap) {
+				top_cap = top_cap == 0 ? TWIN_PASS : top_cap * 2;
+				grown = realloc(top, top_cap * sizeof(*top));
+				if (grown == NULL)
+					goto fail;
+				top = grown;
+			}
+			top[k++] = (uint32_t)t;
 		}
-		cand[n++] = (struct candidate){ e.hash, i };
+		if (k < 2)
+			continue;
+		qsort(top, k, sizeof(*top), by_u32);
+		/* Keep each top half that repeats, once. */
+		for (d = 0, i = 1; i < k; i++)
+			if (top[i] == top[i - 1] && (d == 0 || top[d - 1] != top[i]))
+				top[d++] = top[i];
+		for (i = 0; i < md->n && d > 0; i++) {
+			if (mdindex_get(&md->ix, i, &e) < 0)
+				goto fail;
+			key = (uint32_t)(e.hash >> 32);
+			if (key >= lo && key < hi &&
+			    bsearch(&key, top, d, sizeof(*top), by_u32) != NULL &&
+			    push_candidate(&cand, &n, &cap, e.hash, i) < 0)
+				goto fail;
+		}
 	}
 	free(top);
 	*out = cand;
