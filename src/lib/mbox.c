@@ -164,11 +164,15 @@ mbox_whole_length(int fd, off_t size, bool *needs_lf_out)
 	*needs_lf_out = false;
 	if (size == 0)
 		return 0;
-	/* A "." at the very end without its LF still ends a message. */
-	rs = size >= 2 ? size - 2 : 0;
+	rs = size >= 3 ? size - 3 : 0;
 	if (mbox_read_at(fd, buf, (size_t)(size - rs), rs) < 0)
 		return -1;
-	if (buf[size - 1 - rs] == '.' && (size == 1 || buf[0] == '\n')) {
+	/* The usual case, a mailbox that ends with its last "." line. */
+	if (size >= 2 && buf[size - 2 - rs] == '.' && buf[size - 1 - rs] == '\n' &&
+	    (size == 2 || buf[size - 3 - rs] == '\n'))
+		return size;
+	/* A "." at the very end without its LF still ends a message. */
+	if (buf[size - 1 - rs] == '.' && (size == 1 || buf[size - 2 - rs] == '\n')) {
 		*needs_lf_out = true;
 		return size;
 	}
