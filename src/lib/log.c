@@ -7,20 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
-#ifdef HAVE_LIBSYSTEMD
 #include <sys/uio.h>
-#include <systemd/sd-journal.h>
-#endif
+#include <unistd.h>
 
+#include "journal.h"
 #include "log.h"
 #include "md5.h"
 #include "str.h"
 
 #define LOG_LINE_MAX	1024
-#define JOURNAL_SOCKET	"/run/systemd/journal/socket"
 
 static enum log_backend backend = LOG_TO_STDERR;
+/* Syslog or stderr: where lines go without a journal, and the lines the
+ * journal refuses. */
+static enum log_backend plain_backend = LOG_TO_STDERR;
 static char log_ident[32] = "sockmail";
 static char log_peer[64] = "-";
 static char log_user[65];
@@ -47,18 +47,18 @@ log_init(const char *ident, const char *peer)
 		openlog(log_ident, LOG_PID, LOG_MAIL);
 	} else
 		backend = LOG_TO_STDERR;
+	plain_backend = backend;
 	/* SOCKMAIL_LOG=stderr keeps the logs on stderr where journald runs
 	 * (tests); it can never send them to a client. */
 	log_debug = getenv("SOCKMAIL_DEBUG") != NULL;
 	override = getenv("SOCKMAIL_LOG");
 	if (override != NULL && strcmp(override, "stderr") == 0)
 		return;
-#ifdef HAVE_LIBSYSTEMD
 	/* Under a unit, StandardError=journal makes stderr a socket too; the
-	 * journal API keeps the structured fields, so it comes first. */
-	if (access(JOURNAL_SOCKET, W_OK) == 0)
+	 * journal's own protocol keeps the structured fields, so it comes
+	 * first. */
+	if (journal_available())
 		backend = LOG_TO_JOURNAL;
-#endif
 }
 
 enum log_backend
@@ -95,8 +95,8 @@ struct log_counts {
 	size_t		rcpts;
 };
 
-#ifdef HAVE_LIBSYSTEMD
-static void
+/* Send the entry to the journal; returns 0, or -1 when it did not go. */
+static int
 journal_send(int priority, const char *event, const struct log_counts *c,
     const char *msg)
 {
@@ -132,9 +132,8 @@ journal_send(int priority, const char *event, const struct log_counts *c,
 		iov[i].iov_base = fields[i];
 		iov[i].iov_len = strlen(fields[i]);
 	}
-	(void)sd_journal_sendv(iov, (int)n);
+	return journal_sendv(iov, n);
 }
-#endif
 
 static void
 emit(int priority, const char *event, const struct log_counts *c,
@@ -151,23 +150,20 @@ emit(int priority, const char *event, const struct log_counts *c,
 		if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f)
 			msg[i] = '?';
 
-	switch (backend) {
-	case LOG_TO_JOURNAL:
-#ifdef HAVE_LIBSYSTEMD
-		journal_send(priority, event, c, msg);
-#endif
-		break;
-	case LOG_TO_SYSLOG:
+	if (backend == LOG_TO_JOURNAL) {
+		if (journal_send(priority, event, c, msg) == 0)
+			return;
+		/* journald is gone, or behind (the send never waits): this
+		 * line goes where it would without a journal. */
+	}
+	if (plain_backend == LOG_TO_SYSLOG)
 		syslog(priority, "%s: %s peer=%s%s%s", event, msg, log_peer,
 		    log_user[0] != '\0' ? " user=" : "", log_user);
-		break;
-	case LOG_TO_STDERR:
+	else
 		(void)fprintf(stderr, "%s[%ld]: %s %s: %s peer=%s%s%s\n",
 		    log_ident, (long)getpid(), priority_name(priority), event,
 		    msg, log_peer, log_user[0] != '\0' ? " user=" : "",
 		    log_user);
-		break;
-	}
 }
 
 void

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* One line per session event, to wherever the handler's logs belong: the
  * journal where journald runs, syslog when stderr is a socket (under xinetd
- * fds 0, 1 and 2 are all the client), stderr otherwise. */
+ * fds 0, 1 and 2 are all the client), stderr otherwise. A line the journal
+ * does not take at once goes to syslog or stderr instead. */
 #ifndef SOCKMAIL_LOG_H
 #define SOCKMAIL_LOG_H
 

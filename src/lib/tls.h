@@ -4,7 +4,9 @@
  * for STARTTLS or STLS (or at once, for implicit TLS); the hook does the
  * handshake on the connection and hands back the transport to use from
  * then on. Built without OpenSSL, tls_server_new always fails, so -C and
- * -K are refused and the hook is never offered. */
+ * -K are refused and the hook is never offered. Built with it, libssl is
+ * loaded only by tls_server_new (dlopen), so a handler without -C/-K never
+ * maps OpenSSL. */
 #ifndef SOCKMAIL_TLS_H
 #define SOCKMAIL_TLS_H
 
@@ -28,8 +30,9 @@ bool	tls_available(void);
 
 /* A server context for certificate chain cert_file and private key
  * key_file (PEM), TLS 1.2 or newer; a relative name is looked up in
- * $CREDENTIALS_DIRECTORY first (systemd's LoadCredential=). Returns NULL
- * after logging why. */
+ * $CREDENTIALS_DIRECTORY first (systemd's LoadCredential=). Loads libssl
+ * on the first call. Returns NULL after logging why (libssl missing, a
+ * file unreadable, ...). */
 struct tls_server *tls_server_new(const char *cert_file, const char *key_file);
 
 /* Fill hook so that its start runs TLS over in_fd and out_fd (the same

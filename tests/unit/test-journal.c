@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for journal and log's journal backend: the datagrams journald
+ * would get, read back from a socket of our own in a scratch directory. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "log.h"
+#include "tap.h"
+#include "fixture.h"
+
+#define FIELDS_MAX	32
+
+struct entry {
+	size_t	n;
+	char	key[FIELDS_MAX][64];
+	char	value[FIELDS_MAX][2048];
+	bool	binary[FIELDS_MAX];
+	bool	well_formed;
+};
+
+static int sink = -1;
+
+/* Parse one datagram in the native protocol into e. */
+static void
+parse(const char *p, size_t len, struct entry *e)
+{
+	const char *end = p + len, *nl, *eq;
+	size_t klen, vlen;
+	uint64_t size;
+	int b;
+
+	memset(e, 0, sizeof(*e));
+	while (p < end) {
+		if (e->n == FIELDS_MAX ||
+		    (nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			return;
+		eq = memchr(p, '=', (size_t)(nl - p));
+		if (eq != NULL) {
+			klen = (size_t)(eq - p);
+			vlen = (size_t)(nl - eq - 1);
+			eq++;
+		} else {
+			/* KEY\n, 64-bit little-endian size, value, \n */
+			klen = (size_t)(nl - p);
+			if ((size_t)(end - nl - 1) < 8)
+				return;
+			for (size = 0, b = 7; b >= 0; b--)
+				size = size << 8 | (unsigned char)nl[1 + b];
+			eq = nl + 9;
+			if (size >= (uint64_t)(end - eq) || eq[size] != '\n')
+				return;
+			vlen = (size_t)size;
+			nl = eq + vlen;
+			e->binary[e->n] = true;
+		}
+		if (klen >= sizeof(e->key[0]) || vlen >= sizeof(e->value[0]))
+			return;
+		memcpy(e->key[e->n], p, klen);
+		memcpy(e->value[e->n], eq, vlen);
+		e->n++;
+		p = nl + 1;
+	}
+	e->well_formed = true;
+}
+
+/* The next datagram on the sink, parsed; false when there is none. */
+static bool
+receive(struct entry *e)
+{
+	char buf[16384];
+	ssize_t n = recv(sink, buf, sizeof(buf), MSG_DONTWAIT);
+
+	if (n < 0)
+		return false;
+	parse(buf, (size_t)n, e);
+	return true;
+}
+
+/* The value of key in e, or NULL. */
+static const char *
+field(const struct entry *e, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < e->n; i++)
+		if (strcmp(e->key[i], key) == 0)
+			return e->value[i];
+	return NULL;
+}
+
+static bool
+is_binary(const struct entry *e, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < e->n; i++)
+		if (strcmp(e->key[i], key) == 0)
+			return e->binary[i];
+	return false;
+}
+
+static bool
+equals(const struct entry *e, const char *key, const char *want)
+{
+	const char *v = field(e, key);
+
+	return v != NULL && strcmp(v, want) == 0;
+}
+
+static bool
+is_hex32(const char *s)
+{
+	size_t i;
+
+	if (s == NULL || strlen(s) != 32)
+		return false;
+	for (i = 0; i < 32; i++)
+		if (strchr("0123456789abcdef", s[i]) == NULL)
+			return false;
+	return true;
+}
+
+static void
+test_event(void)
+{
+	struct entry e;
+	char id[64];
+
+	log_event(LOG_INFO, "connect", "hello\r\nworld\x01\x7f.");
+	ok(receive(&e), "an event is one datagram");
+	ok(e.well_formed, "the datagram parses");
+	ok(equals(&e, "MESSAGE", "connect: hello??world??."),
+	    "MESSAGE: the tag and the text, control characters replaced");
+	ok(!is_binary(&e, "MESSAGE"), "MESSAGE is one KEY=value line");
+	ok(equals(&e, "PRIORITY", "6"), "PRIORITY");
+	ok(equals(&e, "SYSLOG_IDENTIFIER", "sockmail-test"),
+	    "SYSLOG_IDENTIFIER");
+	ok(equals(&e, "SYSLOG_FACILITY", "2"), "SYSLOG_FACILITY is mail");
+	ok(equals(&e, "SOCKMAIL_EVENT", "connect"), "SOCKMAIL_EVENT");
+	ok(equals(&e, "SOCKMAIL_PEER", "192.0.2.1"), "SOCKMAIL_PEER");
+	ok(field(&e, "SOCKMAIL_USER") == NULL, "no SOCKMAIL_USER before login");
+	ok(field(&e, "SOCKMAIL_SIZE") == NULL &&
+	    field(&e, "SOCKMAIL_RCPTS") == NULL, "no counts for a plain event");
+	ok(is_hex32(field(&e, "MESSAGE_ID")), "MESSAGE_ID is 128 bits in hex");
+	(void)snprintf(id, sizeof(id), "%s", field(&e, "MESSAGE_ID") != NULL ?
+	    field(&e, "MESSAGE_ID") : "");
+
+	log_event(LOG_INFO, "connect", "again");
+	ok(receive(&e) && equals(&e, "MESSAGE_ID", id),
+	    "MESSAGE_ID is the same for each event of a kind");
+
+	log_set_user("alice");
+	log_message_event(LOG_NOTICE, "delivered", 1234, 3, "to %s", "bob");
+	ok(receive(&e) && e.well_formed, "a message event");
+	ok(equals(&e, "MESSAGE", "delivered: to bob"), "its MESSAGE");
+	ok(equals(&e, "PRIORITY", "5"), "its PRIORITY");
+	ok(equals(&e, "SOCKMAIL_USER", "alice"), "SOCKMAIL_USER once known");
+	ok(equals(&e, "SOCKMAIL_SIZE", "1234"), "SOCKMAIL_SIZE");
+	ok(equals(&e, "SOCKMAIL_RCPTS", "3"), "SOCKMAIL_RCPTS");
+	ok(is_hex32(field(&e, "MESSAGE_ID")) &&
+	    strcmp(field(&e, "MESSAGE_ID"), id) != 0,
+	    "another kind, another MESSAGE_ID");
+	ok(!receive(&e), "nothing more was sent");
+}
+
+static void
+test_sendv(void)
+{
+	char a[] = "A=one", b[] = "B=two\nlines", c[] = "C=", bad[] = "NOEQ";
+	struct iovec iov[JOURNAL_FIELDS_MAX + 1];
+	struct entry e;
+	size_t i;
+
+	iov[0] = (struct iovec){ a, strlen(a) };
+	iov[1] = (struct iovec){ b, strlen(b) };
+	iov[2] = (struct iovec){ c, strlen(c) };
+	ok(journal_sendv(iov, 3) == 0, "journal_sendv");
+	ok(receive(&e) && e.well_formed && e.n == 3, "three fields");
+	ok(equals(&e, "A", "one") && !is_binary(&e, "A"), "a plain field");
+	ok(equals(&e, "B", "two\nlines") && is_binary(&e, "B"),
+	    "a value with a newline goes in the binary form");
+	ok(equals(&e, "C", "") && !is_binary(&e, "C"), "an empty value");
+
+	iov[1] = (struct iovec){ bad, strlen(bad) };
+	errno = 0;
+	ok(journal_sendv(iov, 2) == -1 && errno == EINVAL,
+	    "a field without = is refused");
+	for (i = 0; i <= JOURNAL_FIELDS_MAX; i++)
+		iov[i] = (struct iovec){ a, strlen(a) };
+	errno = 0;
+	ok(journal_sendv(iov, JOURNAL_FIELDS_MAX + 1) == -1 && errno == EINVAL,
+	    "more than JOURNAL_FIELDS_MAX fields are refused");
+	ok(journal_sendv(iov, JOURNAL_FIELDS_MAX) == 0 && receive(&e) &&
+	    e.well_formed && e.n == JOURNAL_FIELDS_MAX,
+	    "JOURNAL_FIELDS_MAX fields are fine");
+	ok(!receive(&e), "nothing was sent for the refused ones");
+}
+
+/* With the socket gone, a line goes to stderr and the session goes on. */
+static void
+test_fallback(const char *dir, const char *path)
+{
+	char file[256], buf[4096];
+	FILE *f;
+	size_t n;
+	int fd, saved;
+
+	(void)close(sink);
+	sink = -1;
+	(void)unlink(path);
+	(void)snprintf(file, sizeof(file), "%s/stderr", dir);
+	fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	saved = dup(STDERR_FILENO);
+	if (fd < 0 || saved < 0 || dup2(fd, STDERR_FILENO) < 0)
+		abort();
+	log_event(LOG_INFO, "fallback", "journal gone");
+	(void)fflush(stderr);
+	if (dup2(saved, STDERR_FILENO) < 0)
+		abort();
+	(void)close(saved);
+	(void)close(fd);
+	if ((f = fopen(file, "r")) == NULL)
+		abort();
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	(void)fclose(f);
+	ok(log_backend() == LOG_TO_JOURNAL, "the backend stays the journal");
+	ok(strstr(buf, "info fallback: journal gone peer=192.0.2.1 "
+	    "user=alice\n") != NULL, "a line the journal refused is on stderr");
+}
+
+int
+main(void)
+{
+	char dir[] = "/tmp/test-journal.XXXXXX";
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	if (mkdtemp(dir) == NULL)
+		abort();
+	(void)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/socket", dir);
+	sink = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sink < 0 || bind(sink, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+		abort();
+
+	ok(journal_open_path("/nonexistent/journal/socket") == 0 &&
+	    !journal_available(), "no socket, no journal");
+	ok(journal_open_path(sun.sun_path) == 0 && journal_available(),
+	    "the test socket is a journal");
+	(void)unsetenv("SOCKMAIL_LOG");
+	(void)unsetenv("SOCKMAIL_DEBUG");
+	log_init("sockmail-test", "192.0.2.1");
+	ok(log_backend() == LOG_TO_JOURNAL, "log_init picks the journal");
+
+	test_event();
+	test_sendv();
+	test_fallback(dir, sun.sun_path);
+
+	fixture_rm_tree(dir);
+	return done_testing();
+}
