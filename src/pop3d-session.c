@@ -118,16 +118,17 @@ cmd_quit(struct pop3_session *s, char *arg)
 		return;
 	}
 	removed = maildrop_update(&s->md);
-	if (removed < 0) {
+	if (removed < 0)
 		log_event(LOG_ERR, "update", "mailbox of %s: %s; nothing "
 		    "deleted", s->md.login, strerror(errno));
-		pop3_reply(s, "-ERR some deleted messages not removed");
-		return;
-	}
-	if (removed > 0)
+	else if (removed > 0)
 		log_event(LOG_INFO, "update", "mailbox of %s: %d messages "
 		    "removed", s->md.login, removed);
-	pop3_reply(s, REPLY_GOODBYE);
+	/* Free the maildrop before the client hears the reply: a client
+	 * that logs in again at once must not find it still locked. */
+	maildrop_close(&s->md);
+	pop3_reply(s, removed < 0 ? "-ERR some deleted messages not removed" :
+	    REPLY_GOODBYE);
 }
 
 static const struct pop3_cmd pop3_cmds[] = {

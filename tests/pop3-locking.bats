@@ -126,6 +126,34 @@ elapsed_ms() {
 	assert_no_sanitizer_report "$BATS_TEST_TMPDIR"/{hold,smtpd}.err
 }
 
+@test "QUIT frees the maildrop before its reply: a client that logs in again at once is never IN-USE" {
+	require_strace
+	give_three_messages bob
+	# Nothing deleted: no UPDATE renames a new file, unlocked, over it.
+	printf '%s\r\n' "USER bob" "PASS bobpass" STAT QUIT \
+	    >"$BATS_TEST_TMPDIR/quit.in"
+	# strace holds the handler back for 2 s after each write of replies:
+	# only a lock freed before the last one lets the next login in then.
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	    SOCKMAIL_LOG=stderr strace -qq -f -o /dev/null \
+	    -P "$BATS_TEST_TMPDIR/quit.out" -e trace=write \
+	    -e inject=write:delay_exit=2000000 \
+	    "$POP3D" -d "$MAILROOT" -n test.example -f 0 \
+	    <"$BATS_TEST_TMPDIR/quit.in" >"$BATS_TEST_TMPDIR/quit.out" \
+	    2>>"$BATS_TEST_TMPDIR/quit.err" 3>&- &
+	local pid=$! i
+	for ((i = 0; i < 200; i++)); do
+		grep -q "^$GOODBYE" "$BATS_TEST_TMPDIR/quit.out" && break
+		sleep 0.05
+	done
+	assert_equal "$(tr -d '\r' <"$BATS_TEST_TMPDIR/quit.out" | tail -n 1)" "$GOODBYE"
+	kill -0 "$pid"		# still held back after writing the reply
+	run -0 pop3_login_pipe bob bobpass
+	assert_line -n 2 "+OK maildrop has 3 messages (319 octets)"
+	wait "$pid"
+	assert_no_sanitizer_report "$BATS_TEST_TMPDIR"/{quit,pipe}.err
+}
+
 # The two tests below replace the mailbox (a POP3 UPDATE: DELE 1, QUIT)
 # between a handler's open of it and its first look at the open file; they
 # hold the handler back there with strace, so the race is hit every time.
