@@ -1,0 +1,331 @@
+# shellcheck shell=bash
+# Variables come from, and go to, bench/run.sh, which sources this file.
+# shellcheck disable=SC2034,SC2154
+# bench/measure.sh: the measurements of bench/run.sh (sourced after
+# targets.sh). Each appends lines "SCENARIO TARGET ROUND VALUE WALL_S
+# GEN_CPU_S SERVER_CPU_S" to $work/results, or "SCENARIO TARGET ROUND fail".
+#
+# Server CPU: utime + stime + cutime + cstime summed over the process tree
+# of the target's supervisor (systemd-socket-activate, xinetd, Postfix's
+# master, Dovecot's master), read from /proc before and after a run. A
+# process that exits between the two readings is counted in its parent's
+# cutime/cstime once its parent reaps it (every supervisor here reaps its
+# children at once; the 0.2 s pause before the second reading lets it).
+
+now() { date +%s.%N; }
+
+# tree_pids ROOT: the pids of ROOT and all its descendants, with comm.
+tree_pids() {
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '
+	{ pid = $1; line = $0; c = line; sub(/^[0-9]+ \(/, "", c)
+	  sub(/\) .*$/, "", c); sub(/^.*\) /, "", line); split(line, f, " ")
+	  ppid[pid] = f[2]; comm[pid] = c }
+	END { for (p in ppid) { q = p; n = 0
+		while (q != root && q > 1 && n++ < 64) q = ppid[q]
+		if (q == root) print p, comm[p] } }'
+}
+
+# tree_cpu ROOT: CPU seconds of ROOT's tree (see above).
+tree_cpu() {
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" \
+	    -v hz="$(getconf CLK_TCK)" '
+	{ pid = $1; line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
+	  ppid[pid] = f[2]; t[pid] = f[12] + f[13] + f[14] + f[15] }
+	END { for (p in t) { q = p; n = 0
+		while (q != root && q > 1 && n++ < 64) q = ppid[q]
+		if (q == root) sum += t[p] }
+	      printf "%.2f\n", sum / hz }'
+}
+
+up_for() {
+	case $1 in
+	fsync) [ -n "${up[floor]:-}" ] ;;
+	*) [ -n "${up[$1]:-}" ] ;;
+	esac
+}
+
+smtp_port() {
+	case $1 in
+	floor) echo "$p_floor_smtp $pid_floor_smtp" ;;
+	fsync) echo "$p_floor_fsync $pid_floor_fsync" ;;
+	sockmail) echo "$p_sm_smtp $pid_sm_smtp" ;;
+	xinetd) echo "$p_xi_smtp $pid_xinetd" ;;
+	postfix) echo "$p_pf_smtp $pid_postfix" ;;
+	esac
+}
+
+pop3_port() {
+	case $1 in
+	floor) echo "$p_floor_pop3 $pid_floor_pop3" ;;
+	sockmail) echo "$p_sm_pop3 $pid_sm_pop3" ;;
+	xinetd) echo "$p_xi_pop3 $pid_xinetd" ;;
+	dovecot) echo "$p_dc_pop3 $pid_dovecot" ;;
+	esac
+}
+
+# Postfix's deliveries so far: "status=sent" lines in its log.
+sent_count() {
+	grep -c 'status=sent' "$work/pf/maillog" 2>/dev/null || true
+}
+
+# wait_sent N: bounded wait (120 s) until Postfix has delivered N in all.
+wait_sent() {
+	local i n
+	for i in $(seq 6000); do
+		n=$(sent_count)
+		[ "${n:-0}" -ge "$1" ] && return 0
+		sleep 0.02
+	done
+	echo "run.sh: postfix delivered ${n:-0} of $1 after $i polls" >&2
+	return 1
+}
+
+# Empty the SMTP recipient's mailbox after a run, so that it stays small.
+reset_sink() {
+	case $1 in
+	fsync) rm -f "$work/floor-mail/sink" ;;
+	sockmail | xinetd) rm -f "$root/USERS/sink/my_mailbox.txt" \
+	    "$root/USERS/sink/my_mailbox.idx" ;;
+	postfix) rm -f "$work/pf/mail/sink" ;;
+	esac
+}
+
+# smtp_send PORT CONC MSGS LEN [-d]: smtp-source, timed into $work/gen.time.
+smtp_send() {
+	local p=$1 c=$2 m=$3 l=$4
+	shift 4
+	/usr/bin/time -f '%U %S' -o "$work/gen.time" \
+	    smtp-source "$@" -s "$c" -m "$m" -l "$l" -f bench@localhost \
+	    -t sink@localhost "127.0.0.1:$p" >/dev/null 2>"$work/gen.err"
+}
+
+# smtp_run SCENARIO TARGET ROUND CONC MSGS LEN [-d]: msgs/s.
+smtp_run() {
+	local s=$1 t=$2 r=$3 c=$4 m=$5 l=$6 p pid c0 c1 t0 t1 base=0 rc g
+	shift 6
+	read -r p pid <<<"$(smtp_port "$t")"
+	[ "$t" = postfix ] && base=$(sent_count)
+	c0=$(tree_cpu "$pid")
+	t0=$(now)
+	smtp_send "$p" "$c" "$m" "$l" "$@"
+	rc=$?
+	if [ "$rc" = 0 ] && [ "$t" = postfix ]; then
+		wait_sent $((base + m)) || rc=1
+	fi
+	t1=$(now)
+	sleep 0.2
+	c1=$(tree_cpu "$pid")
+	reset_sink "$t"
+	if [ "$rc" != 0 ]; then
+		echo "run.sh: $s $t round $r failed: $(tail -1 "$work/gen.err")" >&2
+		echo "$s $t $r fail" >>"$work/results"
+		return
+	fi
+	g=$(tail -1 "$work/gen.time" | awk '{ print $1 + $2 }')
+	awk -v s="$s" -v t="$t" -v r="$r" -v m="$m" -v a="$t0" -v b="$t1" \
+	    -v g="$g" -v c0="$c0" -v c1="$c1" 'BEGIN {
+		printf "%s %s %s %.1f %.3f %.2f %.2f\n", s, t, r, m / (b - a),
+		    b - a, g, c1 - c0 }' | tee -a "$work/results" >&2
+}
+
+# pop3_run SCENARIO TARGET ROUND CONC SESSIONS RETR: sessions/s, or MB/s
+# when RETR > 0.
+pop3_run() {
+	local s=$1 t=$2 r=$3 c=$4 n=$5 k=$6 p pid c0 c1 line rc try
+	read -r p pid <<<"$(pop3_port "$t")"
+	# A session refused ("maildrop already locked": the previous session's
+	# handler had answered QUIT but not yet let go) fails pop3-load's
+	# whole run; such a run is retried, at most twice, and noted.
+	for try in 1 2 3; do
+		c0=$(tree_cpu "$pid")
+		line=$("$load" -p "$p" -u 'bench%d' -w benchpw -n "$n" -c "$c" \
+		    -k "$k" 2>"$work/gen.err")
+		rc=$?
+		sleep 0.2
+		c1=$(tree_cpu "$pid")
+		[ "$rc" = 0 ] && break
+		echo "$s $t round $r: $(tail -1 "$work/gen.err") (try $try)" |
+		    tee -a "$work/retries" >&2
+	done
+	if [ "$rc" != 0 ] || [ -z "$line" ]; then
+		echo "run.sh: $s $t round $r failed: $(tail -1 "$work/gen.err")" >&2
+		echo "$s $t $r fail" >>"$work/results"
+		return
+	fi
+	echo "$line" | awk -v s="$s" -v t="$t" -v r="$r" -v k="$k" \
+	    -v c0="$c0" -v c1="$c1" '{
+		printf "%s %s %s %s %s %s %.2f\n", s, t, r, (k > 0 ? $16 : $8),
+		    $6, $18, c1 - c0 }' | tee -a "$work/results" >&2
+}
+
+# latency_run TARGET ROUND N: login + STAT + QUIT on the N-message
+# mailbox, first touch (the derived index removed) then warm (median of
+# WARM sessions), in ms.
+latency_run() {
+	local t=$1 r=$2 n=$3 u=big$3 p pid first warm_ms
+	read -r p pid <<<"$(pop3_port "$t")"
+	case $t in
+	sockmail) rm -f "$root/USERS/$u/my_mailbox.idx" ;;
+	dovecot) rm -rf "$work/dc/home/$u/mail/.imap"
+		find "$work/dc/home/$u" -name 'dovecot.index*' -delete ;;
+	esac
+	first=$("$load" -p "$p" -u "$u" -w benchpw -n 1 -c 1 2>>"$work/gen.err" |
+	    awk '{ print $10 }')
+	warm_ms=$("$load" -p "$p" -u "$u" -w benchpw -n "$warm" -c 1 \
+	    2>>"$work/gen.err" | awk '{ print $10 }')
+	echo "first$n $t $r ${first:-fail} 0 0 0" | tee -a "$work/results" >&2
+	echo "warm$n $t $r ${warm_ms:-fail} 0 0 0" | tee -a "$work/results" >&2
+}
+
+# ---- Checks: does the target really deliver and serve? ----
+
+check_smtp() {	# PORT MAILBOX-FILE (none: floor): one message delivered
+	smtp_send "$1" 1 1 1024 || {
+		echo "SMTP on port $1 fails: $(tail -1 "$work/gen.err")" >&2
+		return 1
+	}
+	[ "$2" = none ] || grep -q '^\.\{0,1\}$' "$2" 2>/dev/null || {
+		echo "SMTP on port $1: nothing in $2" >&2
+		return 1
+	}
+}
+
+check_pop3() {	# PORT: one session with a RETR
+	"$load" -p "$1" -u bench1 -w benchpw -n 1 -c 1 -k 1 >/dev/null \
+	    2>"$work/gen.err" || {
+		echo "POP3 on port $1 fails: $(cat "$work/gen.err")" >&2
+		return 1
+	}
+}
+
+check_floor() {
+	check_smtp "$p_floor_smtp" none &&
+	    check_smtp "$p_floor_fsync" "$work/floor-mail/sink" &&
+	    check_pop3 "$p_floor_pop3" && reset_sink fsync
+}
+
+check_sockmail() {
+	check_smtp "$p_sm_smtp" "$root/USERS/sink/my_mailbox.txt" &&
+	    check_pop3 "$p_sm_pop3" && reset_sink sockmail
+}
+
+check_xinetd() {
+	check_smtp "$p_xi_smtp" "$root/USERS/sink/my_mailbox.txt" &&
+	    check_pop3 "$p_xi_pop3" && reset_sink xinetd
+}
+
+check_postfix() {
+	local base
+	base=$(sent_count)
+	check_smtp "$p_pf_smtp" none && wait_sent $((base + 1)) &&
+	    grep -q '^From ' "$work/pf/mail/sink" && reset_sink postfix
+}
+
+check_dovecot() {
+	check_pop3 "$p_dc_pop3"
+}
+
+# ---- Peak RSS (KiB) of one session's processes. ----
+
+# rss_pipe TRANSCRIPT CMD...: the handler run on a piped transcript under
+# /usr/bin/time: its peak RSS.
+rss_pipe() {
+	local in=$1
+	shift
+	SOCKMAIL_LOG=stderr /usr/bin/time -f %M -o "$work/rss.time" "$@" \
+	    <"$in" >"$work/rss.out" 2>>"$work/rss.log" || return 1
+	tail -1 "$work/rss.time"
+}
+
+# hwm_sum ROOT NAME...: the sum of VmHWM of ROOT's descendants so named.
+hwm_sum() {
+	local root=$1 pid comm sum=0 kb name
+	shift
+	while read -r pid comm; do
+		for name in "$@"; do
+			[ "$comm" = "$name" ] || continue
+			kb=$(awk '$1 == "VmHWM:" { print $2 }' \
+			    "/proc/$pid/status" 2>/dev/null)
+			sum=$((sum + ${kb:-0}))
+		done
+	done < <(tree_pids "$root")
+	echo "$sum"
+}
+
+# dovecot_rss USER CMD: the VmHWM of the session's pop3 and pop3-login
+# processes, read while the session is still open after CMD.
+dovecot_rss() {
+	local fd line i kb
+	exec {fd}<>"/dev/tcp/127.0.0.1/$p_dc_pop3" || return 1
+	IFS= read -r -t 10 line <&"$fd"
+	printf 'USER %s\r\nPASS benchpw\r\n%s\r\n' "$1" "$2" >&"$fd"
+	for i in 1 2 3; do
+		IFS= read -r -t 10 line <&"$fd" || break
+	done
+	if [ "${2%% *}" = RETR ]; then
+		for i in $(seq 100000); do
+			IFS= read -r -t 10 line <&"$fd" || break
+			[ "$line" = $'.\r' ] && break
+		done
+	fi
+	kb=$(hwm_sum "$pid_dovecot" pop3 pop3-login)
+	printf 'QUIT\r\n' >&"$fd"
+	IFS= read -r -t 10 line <&"$fd"
+	exec {fd}>&-
+	echo "$kb"
+}
+
+rss_all() {
+	local big=0 n kb
+	for n in $lat_sizes; do
+		[ "$n" -gt "$big" ] && big=$n
+	done
+	awk 'BEGIN { printf "HELO bench\r\nMAIL FROM:<bench@localhost>\r\n"
+		printf "RCPT TO:<sink@localhost>\r\nDATA\r\nSubject: big\r\n\r\n"
+		for (i = 0; i < 16384; i++) printf "%063d\r\n", i
+		printf ".\r\nQUIT\r\n" }' >"$work/smtp1m.txt"
+	printf 'USER big%s\r\nPASS benchpw\r\nSTAT\r\nQUIT\r\n' "$big" \
+	    >"$work/stat.txt"
+	printf 'USER huge\r\nPASS benchpw\r\nRETR 1\r\nQUIT\r\n' >"$work/retr.txt"
+	{
+		kb=$(rss_pipe "$work/smtp1m.txt" "$build/src/sockmail-smtpd" \
+		    -d "$root" -n bench) && echo "rss-smtp sockmail 1 $kb 0 0 0"
+		kb=$(rss_pipe "$work/stat.txt" "$build/src/sockmail-pop3d" \
+		    -d "$root" -n bench -f 0) && echo "rss-stat sockmail 1 $kb 0 0 0"
+		kb=$(rss_pipe "$work/retr.txt" "$build/src/sockmail-pop3d" \
+		    -d "$root" -n bench -f 0) && echo "rss-retr sockmail 1 $kb 0 0 0"
+		reset_sink sockmail
+		if [ -n "${up[floor]:-}" ]; then
+			kb=$(rss_pipe "$work/smtp1m.txt" "$build/bench/floor" \
+			    smtp-fsync "$work/floor-mail") &&
+			    echo "rss-smtp fsync 1 $kb 0 0 0"
+			kb=$(rss_pipe "$work/stat.txt" "$build/bench/floor" pop3 \
+			    "$big" 2048) && echo "rss-stat floor 1 $kb 0 0 0"
+			kb=$(rss_pipe "$work/retr.txt" "$build/bench/floor" pop3 \
+			    1 1048576) && echo "rss-retr floor 1 $kb 0 0 0"
+			reset_sink fsync
+		fi
+		if [ -n "${up[postfix]:-}" ]; then
+			smtp_send "$p_pf_smtp" 1 1 1048576 &&
+			    echo "rss-smtp postfix 1 $(hwm_max_smtpd) 0 0 0"
+		fi
+		if [ -n "${up[dovecot]:-}" ]; then
+			kb=$(dovecot_rss "big$big" STAT) &&
+			    echo "rss-stat dovecot 1 $kb 0 0 0"
+			kb=$(dovecot_rss huge "RETR 1") &&
+			    echo "rss-retr dovecot 1 $kb 0 0 0"
+		fi
+	} | tee -a "$work/results" >&2
+}
+
+# The largest VmHWM of Postfix's smtpd processes (one served the session).
+hwm_max_smtpd() {
+	local pid comm kb max=0
+	while read -r pid comm; do
+		[ "$comm" = smtpd ] || continue
+		kb=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$pid/status" \
+		    2>/dev/null)
+		[ "${kb:-0}" -gt "$max" ] && max=$kb
+	done < <(tree_pids "$pid_postfix")
+	echo "$max"
+}

@@ -1,0 +1,159 @@
+#!/bin/bash
+# bench/run.sh [BUILD_DIR]: sockmail against a do-nothing floor, an fsync
+# floor, the same handlers under xinetd, Postfix and Dovecot, over the
+# same mail, on loopback; every target started and stopped here, the
+# scenarios interleaved (floor, fsync floor, sockmail, sockmail-xinetd,
+# postfix, dovecot, floor, ...) for RUNS rounds. Prints a markdown table of
+# medians, ratios and the issue's goals, and writes it to
+# bench/results/<UTC time>.md and bench/results/latest.md. See
+# bench/README.md. A benchmark, not a test: not run by make check.
+#
+# Knobs (environment): RUNS (3), QUICK=1 (a smoke run: 1 round, small
+# counts), SMTP_MSGS (1500), SMTP_KEPT_MSGS (5 × SMTP_MSGS),
+# SMTP_BIG_MSGS (150), POP3_SESSIONS (1500),
+# RETR_SESSIONS (400), WARM (5), LAT_SIZES ("100 10000 100000"), PORT
+# (21250: ten ports from there).
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+if [ $# -ge 1 ]; then
+	build=$(cd "$1" && pwd) || exit 2
+elif [ -d "$top/build/bench" ]; then
+	build=$top/build/bench
+else
+	build=$top/build/dev
+fi
+if [ -n "${QUICK:-}" ]; then
+	runs=${RUNS:-1}
+	smtp_msgs=${SMTP_MSGS:-300}
+	smtp_big=${SMTP_BIG_MSGS:-30}
+	pop3_sessions=${POP3_SESSIONS:-300}
+	retr_sessions=${RETR_SESSIONS:-60}
+	warm=${WARM:-3}
+else
+	runs=${RUNS:-3}
+	smtp_msgs=${SMTP_MSGS:-1500}
+	smtp_big=${SMTP_BIG_MSGS:-150}
+	pop3_sessions=${POP3_SESSIONS:-1500}
+	retr_sessions=${RETR_SESSIONS:-400}
+	warm=${WARM:-5}
+fi
+# Kept-open connections are several times faster: more messages.
+smtp_kept=${SMTP_KEPT_MSGS:-$((smtp_msgs * 5))}
+lat_sizes=${LAT_SIZES:-100 10000 100000}
+port=${PORT:-21250}
+load=$build/bench/pop3-load
+for f in "$build/src/sockmail-smtpd" "$build/src/sockmail-pop3d" "$load" \
+    "$build/bench/floor"; do
+	[ -x "$f" ] || { echo "run.sh: build first: no $f" >&2; exit 1; }
+done
+for c in smtp-source systemd-socket-activate python3; do
+	command -v "$c" >/dev/null || { echo "run.sh: no $c" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/sockmail-bench.XXXXXX") || exit 1
+chmod 755 "$work"	# Postfix and Dovecot drop privileges
+root=$work/root
+all_pids=
+postfix_started=
+cleanup() {
+	trap - EXIT INT TERM
+	stop_all
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM
+# shellcheck source=bench/targets.sh
+. "$top/bench/targets.sh"
+# shellcheck source=bench/measure.sh
+. "$top/bench/measure.sh"
+# shellcheck source=bench/report.sh
+. "$top/bench/report.sh"
+t_start=$(date +%s)
+say() { printf '%s\n' "$*" >&2; }
+
+# ---- The mail: sockmail's root, then the same messages for Dovecot. ----
+say "preparing mail in $work ..."
+mkdir -p "$root/USERS" "$work/dc/home"
+mkbox() {	# USER COUNT [make-mailbox args...]
+	local u=$1 n=$2
+	shift 2
+	mkdir -p "$root/USERS/$u"
+	printf '%s benchpw\n' "$u" >>"$root/userinfo.txt"
+	printf '%s:{PLAIN}benchpw\n' "$u" >>"$work/dc/passwd"
+	python3 "$top/tests/tools/make-mailbox.py" \
+	    "$root/USERS/$u/my_mailbox.txt" "$n" "$@" || exit 1
+	mkdir -p "$work/dc/home/$u/mail"
+	to_mbox <"$root/USERS/$u/my_mailbox.txt" >"$work/dc/home/$u/mbox"
+}
+# sockmail's format (SPEC §3) to mbox: a From_ line before each message,
+# dot-stuffing undone, From_ lines in content quoted, a blank line after.
+to_mbox() {
+	awk 'BEGIN { start = 1 }
+	start { print "From sender@example.org Fri Nov 27 21:04:00 2026"; start = 0 }
+	$0 == "." { print ""; start = 1; next }
+	{ if (substr($0, 1, 1) == ".") $0 = substr($0, 2)
+	  if ($0 ~ /^>*From /) $0 = ">" $0
+	  print }'
+}
+for i in $(seq 16); do
+	mkbox "bench$i" 100 2048
+done
+mkbox sink 0
+for n in $lat_sizes; do
+	mkbox "big$n" "$n" 2048
+done
+mkbox huge 0 2048 --huge 1048576
+chown -R dovecot:dovecot "$work/dc/home"
+
+# ---- Targets. ----
+declare -A up
+start_one() {	# NAME
+	say "starting $1 ..."
+	if "start_$1" && "check_$1"; then
+		up[$1]=1
+	else
+		say "run.sh: $1 is not available; its figures are n/a"
+		up[$1]=
+	fi
+}
+start_one floor
+start_one sockmail
+start_one xinetd
+start_one postfix
+start_one dovecot
+
+# ---- Scenarios, interleaved target by target within each round. ----
+: >"$work/results"
+smtp_targets="floor fsync sockmail xinetd postfix"
+pop3_targets="floor sockmail xinetd dovecot"
+for r in $(seq "$runs"); do
+	say "round $r of $runs"
+	for t in $smtp_targets; do
+		up_for "$t" || continue
+		smtp_run s1 "$t" "$r" 16 "$smtp_msgs" 1024
+		smtp_run s2 "$t" "$r" 16 "$smtp_kept" 1024 -d
+		smtp_run s3 "$t" "$r" 4 "$smtp_big" 1048576
+	done
+	for t in $pop3_targets; do
+		up_for "$t" || continue
+		pop3_run s4 "$t" "$r" 1 "$pop3_sessions" 0
+		pop3_run s5 "$t" "$r" 16 "$pop3_sessions" 0
+		pop3_run s6 "$t" "$r" 4 "$retr_sessions" 100
+	done
+	for t in sockmail dovecot; do
+		up_for "$t" || continue
+		for n in $lat_sizes; do
+			latency_run "$t" "$r" "$n"
+		done
+	done
+done
+say "peak RSS ..."
+rss_all
+
+t_end=$(date +%s)
+mkdir -p "$top/bench/results"
+out=$top/bench/results/$(date -u +%Y%m%dT%H%M%SZ).md
+report >"$out"
+cp "$out" "$top/bench/results/latest.md"
+cat "$out"
+say "wrote $out (and bench/results/latest.md) in $((t_end - t_start)) s"
