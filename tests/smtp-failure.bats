@@ -254,3 +254,56 @@ torn_session() {
 		fi
 	done
 }
+
+# fsync_session SUBJECT: a delivery to bob and alice.
+fsync_session() {
+	printf '%s\r\n' 'HELO c' 'MAIL FROM:<a@c>' 'RCPT TO:<bob@test.example>' \
+	    'RCPT TO:<alice@test.example>' DATA "Subject: $1" '' hi . QUIT
+}
+
+@test "an fsync that fails takes the copies back: 451, both mailboxes as they were" {
+	require_strace
+	local before
+	put_mailbox bob <"$TESTDATA/pop3-session/three.mailbox"
+	before=$(tree_state)
+	fsync_session lost >"$BATS_TEST_TMPDIR/in"
+	ASAN_OPTIONS=detect_leaks=0 SOCKMAIL_LOG=stderr strace -f -qq -o /dev/null \
+	    -e trace=fsync -e inject=fsync:error=EIO:when=1 \
+	    "$SMTPD" -d "$MAILROOT" -n test.example <"$BATS_TEST_TMPDIR/in" \
+	    >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" || true
+	run tr -d '\r' <"$BATS_TEST_TMPDIR/out"
+	assert_line --index 6 "451 Requested action aborted: local error in processing"
+	assert_equal "$(tree_state)" "$before"
+}
+
+@test "an fsync that fails after another delivery appended leaves both copies whole: 451 for it, 250 for the other" {
+	require_strace
+	put_mailbox bob <"$TESTDATA/pop3-session/three.mailbox"
+	fsync_session first >"$BATS_TEST_TMPDIR/in"
+	# The first delivery's first fsync (alice's, sorted first) waits 2 s,
+	# then fails; the second delivery appends to both meanwhile.
+	ASAN_OPTIONS=detect_leaks=0 SOCKMAIL_LOG=stderr strace -f -qq -o /dev/null \
+	    -e trace=fsync -e inject=fsync:error=EIO:delay_enter=2000000:when=1 \
+	    "$SMTPD" -d "$MAILROOT" -n test.example <"$BATS_TEST_TMPDIR/in" \
+	    >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
+	local pid=$! i
+	for ((i = 0; i < 100; i++)); do
+		grep -qs '^Subject: first$' "$(mailbox alice)" && break
+		sleep 0.05
+	done
+	run smtpd_pipe 'HELO c' 'MAIL FROM:<a@c>' 'RCPT TO:<bob@test.example>' \
+	    'RCPT TO:<alice@test.example>' DATA 'Subject: second' '' hi . QUIT
+	assert_line --index 6 "250 OK Message accepted for delivery"
+	wait "$pid" || true
+	run tr -d '\r' <"$BATS_TEST_TMPDIR/out"
+	assert_line --index 6 "451 Requested action aborted: local error in processing"
+	# Neither copy could be cut out from before the second: they stay,
+	# whole, and so does everything else.
+	run -0 "$PYTHON" "$TOOLS/mbox_check.py" "$(mailbox alice)"
+	assert_line --index -2 first
+	assert_line --index -1 second
+	run -0 "$PYTHON" "$TOOLS/mbox_check.py" "$(mailbox bob)"
+	assert_line --index -2 first
+	assert_line --index -1 second
+	grep -q 'cannot take back an unsynced copy' "$BATS_TEST_TMPDIR/err"
+}

@@ -304,6 +304,34 @@ mbox_reserve(struct mbox *mb, off_t len)
 }
 
 int
+mbox_unlock(struct mbox *mb)
+{
+	return mbox_lock(mb->fd, MBOX_LOCK_APPEND, F_UNLCK, false);
+}
+
+int
+mbox_take_back(struct mbox *mb, off_t len)
+{
+	struct stat st;
+	int rc = -1, saved;
+
+	if (mbox_lock(mb->fd, MBOX_LOCK_APPEND, F_WRLCK, true) < 0)
+		return -1;
+	if (fstat(mb->fd, &st) < 0)
+		goto out;
+	if (st.st_size != mb->old_size + len) {
+		errno = EBUSY;
+		goto out;
+	}
+	rc = mbox_rollback(mb);
+out:
+	saved = errno;
+	(void)mbox_unlock(mb);
+	errno = saved;
+	return rc;
+}
+
+int
 mbox_commit(struct mbox *mb)
 {
 	return fsync(mb->fd);

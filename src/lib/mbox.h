@@ -60,6 +60,16 @@ off_t	mbox_repair_tail(int fd, const char *login);
  * Returns 0, or -1 with errno set. */
 int	mbox_reserve(struct mbox *mb, off_t len);
 
+/* Let go of the lock after appending, keeping the mailbox open, so that
+ * other deliveries append (and fsync) meanwhile. Returns 0 or -1. */
+int	mbox_unlock(struct mbox *mb);
+
+/* Take back a record of len bytes appended before mbox_unlock: under the
+ * lock again, cut it off and fsync, if it is still the last thing in the
+ * file. Returns 0, or -1 with errno set (EBUSY: mail was appended after
+ * it, so it stays). */
+int	mbox_take_back(struct mbox *mb, off_t len);
+
 /* Make what was appended durable (fsync). Returns 0 or -1. */
 int	mbox_commit(struct mbox *mb);
 
