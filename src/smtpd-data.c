@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "smtpd.h"
 #include "deliver.h"
@@ -36,6 +37,12 @@ spool_open(struct smtp_session *s)
 		if (s->spool_w == NULL)
 			return -1;
 	}
+	if (s->spool_on_disk) {
+		/* Back to memory for the next message. */
+		(void)close(s->spool_fd);
+		s->spool_fd = -1;
+		s->spool_on_disk = false;
+	}
 	if (s->spool_fd < 0) {
 		s->spool_fd = spool_create();
 		if (s->spool_fd < 0)
@@ -63,6 +70,11 @@ spool_piece(struct smtp_session *s, struct data_stats *st, const char *p,
 	wbuf_put(s->spool_w, p, len);
 	if (ends_line)
 		wbuf_put(s->spool_w, "\n", 1);
+	if (!s->spool_on_disk && st->size > SPOOL_MEMORY_MAX) {
+		if (wbuf_flush(s->spool_w) == 0 && spool_spill(s->spool_fd) < 0)
+			s->spool_w->error = errno;	/* wbuf_flush tells */
+		s->spool_on_disk = true;
+	}
 }
 
 /* Read data lines into the spool until the end-of-data line. The data ends

@@ -57,6 +57,7 @@ struct smtp_session {
 	int				 exit_status;
 	int				 spool_fd;	/* -1 until first DATA */
 	struct wbuf			*spool_w;	/* writes to spool_fd */
+	bool				 spool_on_disk;	/* spilled (spool.h) */
 	char				 helo[SMTP_DOMAIN_MAX + 1];
 	char				 from[SMTP_PATH_MAX + 1];
 	struct smtp_rcpt		 rcpt[SMTP_RCPT_MAX];

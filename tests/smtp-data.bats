@@ -251,3 +251,53 @@ size_message() {
 		} | put_mailbox bob
 	run_transcript smtp-data/append-to-old
 }
+
+# spool_sizes_session: four messages to labxyz in one session, of
+# 256 KiB less a little, 256 KiB and a little, 1 MiB and 1 KiB: the spool
+# is memory up to 256 KiB (spool.h) and a file past that, then memory
+# again for the next message. Each body is numbered lines, some starting
+# with a dot. Writes the session to stdout, each body to BODY_DIR/N.
+spool_sizes_session() {
+	python3 - "$1" <<-'PY'
+	import sys
+	out = ["HELO c"]
+	for n, size in enumerate((256 * 1024 - 100, 256 * 1024 + 100, 1 << 20, 1024), 1):
+	    body, i = [], 0
+	    while sum(len(l) + 1 for l in body) < size:
+	        body.append(("." if i % 7 == 0 else "") + "m%d line %d " % (n, i) + "z" * (i % 50))
+	        i += 1
+	    with open("%s/%d" % (sys.argv[1], n), "w") as f:
+	        f.write("".join(l + "\n" for l in body))
+	    out += ["MAIL FROM:<a@c>", "RCPT TO:<labxyz@test.example>", "DATA",
+	            "Subject: size %d" % n, ""]
+	    out += ["." + l if l.startswith(".") else l for l in body]
+	    out.append(".")
+	out.append("QUIT")
+	sys.stdout.write("".join(l + "\r\n" for l in out))
+	PY
+}
+
+@test "messages on both sides of the in-memory spool's 256 KiB, in one session, are stored byte for byte" {
+	mkdir "$BATS_TEST_TMPDIR/bodies"
+	spool_sizes_session "$BATS_TEST_TMPDIR/bodies" >"$BATS_TEST_TMPDIR/in"
+	run smtpd_filter <"$BATS_TEST_TMPDIR/in"
+	assert_success
+	assert_equal "$(grep -c '^250 OK Message accepted' <<<"$output")" 4
+	run -0 python3 - "$(mailbox labxyz)" "$BATS_TEST_TMPDIR/bodies" <<-'PY'
+	import sys
+	records = open(sys.argv[1], "rb").read().split(b"\n.\n")
+	assert records[-1] == b"", "the mailbox ends with a '.' line"
+	for n, record in enumerate(records[:-1], 1):
+	    head, body = record.split(b"\n\n", 1)
+	    assert b"Subject: size %d" % n in head, n
+	    stored = b"".join((l[1:] if l.startswith(b"..") else l) + b"\n"
+	                      for l in body.split(b"\n"))
+	    want = open("%s/%d" % (sys.argv[2], n), "rb").read()
+	    assert stored == want, "message %d differs" % n
+	print(len(records) - 1)
+	PY
+	assert_output 4
+	# Only the mailbox was written: the spill file was anonymous.
+	run ls -A "$BATS_TEST_TMPDIR"
+	refute_output --partial sockmail-spool
+}

@@ -1,17 +1,43 @@
 /* SPDX-License-Identifier: MIT */
-/* Anonymous spool files for messages in transit. */
+/* Spools for messages in transit: memory first, then an anonymous file. */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "spool.h"
 
+static int
+write_all(int fd, const char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+#define COPY_BLOCK	65536
+
 int
 spool_create(void)
+{
+	return memfd_create("sockmail-spool", MFD_CLOEXEC);
+}
+
+static int
+create_file(void)
 {
 	char host[64], path[4096];
 	const char *dir;
@@ -40,6 +66,39 @@ spool_create(void)
 		return -1;
 	}
 	return fd;
+}
+
+int
+spool_spill(int fd)
+{
+	char *buf;
+	off_t off = 0;
+	ssize_t n;
+	int file, rc = -1, saved;
+
+	if ((file = create_file()) < 0)
+		return -1;
+	if ((buf = malloc(COPY_BLOCK)) == NULL)
+		goto out;
+	for (;;) {
+		do
+			n = pread(fd, buf, COPY_BLOCK, off);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0)
+			break;
+		if (write_all(file, buf, (size_t)n) < 0)
+			goto out;
+		off += n;
+	}
+	/* The same descriptor number, now the file: writers go on. */
+	if (n == 0 && dup3(file, fd, O_CLOEXEC) >= 0)
+		rc = 0;
+out:
+	saved = errno;
+	free(buf);
+	(void)close(file);
+	errno = saved;
+	return rc;
 }
 
 int
