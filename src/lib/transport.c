@@ -20,15 +20,18 @@ fd_read(void *ctx, void *buf, size_t len, int timeout_ms)
 	ssize_t n;
 	int ready;
 
-	/* poll, never alarm(): the wait is the only place time passes. */
-	do
+	/* poll, never alarm(): the wait is the only place time passes.
+	 * Without a timeout (a file being read) read(2) alone will do. */
+	while (timeout_ms >= 0) {
 		ready = poll(&pfd, 1, timeout_ms);
-	while (ready < 0 && errno == EINTR);
-	if (ready < 0)
-		return -1;
-	if (ready == 0) {
-		errno = ETIMEDOUT;
-		return -1;
+		if (ready > 0)
+			break;
+		if (ready == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (errno != EINTR)
+			return -1;
 	}
 	do
 		n = read(t->in_fd, buf, len);
@@ -129,5 +132,6 @@ fd_transport_init(struct fd_transport *t, int in_fd, int out_fd)
 	t->base.ctx = t;
 	t->in_fd = in_fd;
 	t->out_fd = out_fd;
-	disable_nagle(out_fd);
+	if (out_fd >= 0)
+		disable_nagle(out_fd);
 }
