@@ -163,8 +163,11 @@ def cmd_socketpair(argv):
     proc = subprocess.Popen(argv, stdin=fd, stdout=fd, stderr=fd,
                             close_fds=True)
     theirs.close()
-    ours.sendall(payload)
-    ours.shutdown(socket.SHUT_WR)
+    try:
+        ours.sendall(payload)
+        ours.shutdown(socket.SHUT_WR)
+    except (BrokenPipeError, ConnectionResetError):
+        pass    # a handler that refuses to start may be gone already
     data, closed = recv_all(ours, time.monotonic() + TIMEOUT)
     ours.close()
     try:
