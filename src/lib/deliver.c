@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,14 +37,35 @@ record_length(int spool_fd, const struct msg_headers *h,
 	return 0;
 }
 
+/* Build the record once, before any lock is taken: in w's buffer when it
+ * fits, so that each copy is one write under its lock; else only measure
+ * it, and build it again from the spool for each copy. */
+static int
+build_record(int spool_fd, const struct msg_headers *h,
+    const struct msg_envelope *env, struct wbuf *w, off_t *len_out,
+    bool *in_memory_out)
+{
+	wbuf_init(w, WBUF_MEMORY);
+	if (msg_write_record(spool_fd, h, env, w) < 0)
+		return -1;
+	*in_memory_out = w->error == 0;
+	if (*in_memory_out) {
+		*len_out = (off_t)w->len;
+		return 0;
+	}
+	return record_length(spool_fd, h, env, w, len_out);
+}
+
 /* Append the record (len bytes) to one open mailbox, into room made for
  * it first (mbox_reserve). */
 static int
 append_copy(struct mbox *mb, int spool_fd, const struct msg_headers *h,
-    const struct msg_envelope *env, struct wbuf *w, off_t len)
+    const struct msg_envelope *env, struct wbuf *w, off_t len, bool in_memory)
 {
 	if (mbox_reserve(mb, len) < 0)
 		return -1;
+	if (in_memory)
+		return mbox_write(mb, w->buf, (size_t)len);
 	wbuf_init(w, mb->fd);
 	if (msg_write_record(spool_fd, h, env, w) < 0) {
 		int saved = errno;
@@ -102,6 +124,7 @@ deliver(int root_fd, int spool_fd, const struct msg_envelope *env,
 	const char **order = NULL;
 	size_t i, opened = 0;
 	off_t len = 0;
+	bool in_memory = false;
 	int rc = -1, saved;
 
 	*failed_login_out = NULL;
@@ -112,8 +135,7 @@ deliver(int root_fd, int spool_fd, const struct msg_envelope *env,
 	w = malloc(sizeof(*w));
 	if ((n > 0 && (mbs == NULL || order == NULL)) || w == NULL)
 		goto out;
-	/* Measured before any lock is taken. */
-	if (record_length(spool_fd, &h, env, w, &len) < 0)
+	if (build_record(spool_fd, &h, env, w, &len, &in_memory) < 0)
 		goto out;
 	/* One global order of locks: two deliveries to the same users can
 	 * never each hold a lock the other waits for. */
@@ -129,7 +151,8 @@ deliver(int root_fd, int spool_fd, const struct msg_envelope *env,
 			goto out;
 		}
 		opened++;
-		if (append_copy(&mbs[opened - 1], spool_fd, &h, env, w, len) < 0) {
+		if (append_copy(&mbs[opened - 1], spool_fd, &h, env, w, len,
+		    in_memory) < 0) {
 			*failed_login_out = login;
 			goto out;
 		}

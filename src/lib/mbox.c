@@ -304,6 +304,23 @@ mbox_reserve(struct mbox *mb, off_t len)
 }
 
 int
+mbox_write(struct mbox *mb, const char *data, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(mb->fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
 mbox_unlock(struct mbox *mb)
 {
 	return mbox_lock(mb->fd, MBOX_LOCK_APPEND, F_UNLCK, false);

@@ -60,6 +60,10 @@ off_t	mbox_repair_tail(int fd, const char *login);
  * Returns 0, or -1 with errno set. */
 int	mbox_reserve(struct mbox *mb, off_t len);
 
+/* Write len bytes where mbox_reserve positioned the mailbox. Returns 0,
+ * or -1 with errno set. */
+int	mbox_write(struct mbox *mb, const char *data, size_t len);
+
 /* Let go of the lock after appending, keeping the mailbox open, so that
  * other deliveries append (and fsync) meanwhile. Returns 0 or -1. */
 int	mbox_unlock(struct mbox *mb);

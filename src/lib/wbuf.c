@@ -40,7 +40,15 @@ wbuf_put(struct wbuf *w, const void *data, size_t len)
 {
 	if (w->error != 0)
 		return;
+	if (w->fd == WBUF_MEMORY && len > sizeof(w->buf) - w->len) {
+		w->error = EFBIG;
+		return;
+	}
 	if (w->fd < 0) {
+		if (w->fd == WBUF_MEMORY) {
+			memcpy(w->buf + w->len, data, len);
+			w->len += len;
+		}
 		w->written += len;
 		return;
 	}
@@ -59,6 +67,10 @@ wbuf_put(struct wbuf *w, const void *data, size_t len)
 int
 wbuf_flush(struct wbuf *w)
 {
+	if (w->fd == WBUF_MEMORY) {
+		errno = w->error;
+		return w->error != 0 ? -1 : 0;
+	}
 	write_all(w, w->buf, w->len);
 	w->len = 0;
 	if (w->error != 0) {

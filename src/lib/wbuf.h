@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #define WBUF_SIZE	65536
+#define WBUF_MEMORY	(-2)	/* as fd: keep it all in buf (see wbuf_init) */
 
 struct wbuf {
 	int		fd;		/* -1: only count */
@@ -18,7 +19,8 @@ struct wbuf {
 };
 
 /* Write to fd; with fd -1, write nothing and only count what is put, to
- * learn the length of what would be written. */
+ * learn the length of what would be written; with fd WBUF_MEMORY, keep
+ * what is put in buf, and fail with EFBIG once it does not fit. */
 void	wbuf_init(struct wbuf *w, int fd);
 
 /* Queue len bytes. Errors are sticky: check the result of wbuf_flush. */
