@@ -202,3 +202,29 @@ assert_fetched() {
 	} >"$BATS_TEST_TMPDIR/two-fetched.msg"
 	assert_fetched "$BATS_TEST_TMPDIR/two-fetched.msg"
 }
+
+@test "over TCP, a client that goes silent in the middle of a command after its login gets the idle reply after -t, and nothing is deleted" {
+	put_mailbox labxyz pop3-session/three.mailbox
+	start_pop3d -t 1
+	run timeout 20 "$PYTHON" - "$POP3D_PORT" <<-'EOF'
+	import socket, sys, time
+	s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+	s.sendall(b"USER labxyz\r\nPASS labpass\r\nDELE 1\r\n")
+	time.sleep(0.3)
+	s.sendall(b"NO")
+	data = b""
+	while not data.endswith(b"closing\r\n"):
+	    chunk = s.recv(4096)
+	    if not chunk:
+	        break
+	    data += chunk
+	print(data.decode().replace("\r\n", "\n"), end="")
+	print("closed" if s.recv(1) == b"" else "open")
+	EOF
+	assert_success
+	assert_line -n 3 "+OK message 1 deleted"
+	assert_line -n 4 "-ERR idle for too long, closing"
+	assert_line -n 5 closed
+	run -0 pop3_session "USER labxyz" "PASS labpass" STAT QUIT
+	assert_line -n 3 --regexp '^\+OK 3 [0-9]+'
+}

@@ -3,14 +3,39 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "transport.h"
+
+/* Let a blocking socket's read(2) wait at most timeout_ms itself
+ * (SO_RCVTIMEO): one system call a read instead of poll and read. */
+static bool
+socket_times_reads(struct fd_transport *t, int timeout_ms)
+{
+	struct timeval tv = { .tv_sec = timeout_ms / 1000,
+	    .tv_usec = (timeout_ms % 1000) * 1000 };
+	int flags;
+
+	if (t->rcvtimeo_ms == timeout_ms)
+		return true;
+	if (t->no_rcvtimeo || timeout_ms <= 0)
+		return false;
+	flags = fcntl(t->in_fd, F_GETFL);
+	if (flags < 0 || (flags & O_NONBLOCK) || setsockopt(t->in_fd,
+	    SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+		t->no_rcvtimeo = true;	/* a pipe or a file: poll */
+		return false;
+	}
+	t->rcvtimeo_ms = timeout_ms;
+	return true;
+}
 
 static ssize_t
 fd_read(void *ctx, void *buf, size_t len, int timeout_ms)
@@ -20,6 +45,14 @@ fd_read(void *ctx, void *buf, size_t len, int timeout_ms)
 	ssize_t n;
 	int ready;
 
+	if (socket_times_reads(t, timeout_ms)) {
+		do
+			n = read(t->in_fd, buf, len);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			errno = ETIMEDOUT;
+		return n;
+	}
 	/* poll, never alarm(): the wait is the only place time passes.
 	 * Without a timeout (a file being read) read(2) alone will do. */
 	while (timeout_ms >= 0) {
@@ -132,6 +165,8 @@ fd_transport_init(struct fd_transport *t, int in_fd, int out_fd)
 	t->base.ctx = t;
 	t->in_fd = in_fd;
 	t->out_fd = out_fd;
+	t->rcvtimeo_ms = -1;
+	t->no_rcvtimeo = false;
 	if (out_fd >= 0)
 		disable_nagle(out_fd);
 }

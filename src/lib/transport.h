@@ -5,6 +5,7 @@
 #ifndef SOCKMAIL_TRANSPORT_H
 #define SOCKMAIL_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -27,6 +28,8 @@ struct fd_transport {
 	struct transport	 base;
 	int			 in_fd;
 	int			 out_fd;
+	int			 rcvtimeo_ms;	/* in_fd's SO_RCVTIMEO; -1: none */
+	bool			 no_rcvtimeo;	/* not a blocking socket */
 };
 
 /* Wire t to in_fd and out_fd. When out_fd is a TCP socket, Nagle is turned
