@@ -4,7 +4,7 @@
 (systemd units, xinetd, the launchers). Needs only the standard library,
 so that it also runs inside a container from stdin (python3 - ARGS).
 
-  roundtrip.py HOST SMTP_PORT POP3_PORT LOGIN PASSWORD TOKEN
+  roundtrip.py HOST SMTP_PORT POP3_PORT LOGIN PASSWORD TOKEN [PAUSE]
 
   1. smtplib, as a mail program uses it: EHLO, then one message to
      LOGIN with Subject TOKEN, a body line holding TOKEN and a line
@@ -19,6 +19,11 @@ status line "+OK ..." or "-ERR ...", and every line ends in CRLF. So a log
 line that reached the client (xinetd gives the handler the client on fds
 0, 1 and 2) fails the round trip.
 
+With PAUSE (seconds), each session waits that long before its QUIT, so
+that a handler is still running when journald reads the log lines it
+sent: journald (before systemd 256) finds a sender's unit from its /proc
+entry, which an exited handler no longer has.
+
 Prints what it did, one step a line ("smtp 250 ...", "pop3 stat 1 ...",
 "retr" lines with "  " in front); on a problem prints "FAIL reason" and
 exits 1.
@@ -32,6 +37,7 @@ import sys
 import time
 
 TIMEOUT = 15
+PAUSE = 0.0     # seconds before each QUIT (main)
 SMTP_LINE = re.compile(rb"^[2-5][0-9]{2}([ -][^\r\n]*)?\r\n$")
 POP3_STATUS = re.compile(rb"^(\+OK|-ERR)( [^\r\n]*)?\r\n$")
 
@@ -163,6 +169,7 @@ def smtp_send(host, port, login, token):
         if refused:
             fail("recipient refused: %r" % (refused,))
         print("smtp accepted")
+        time.sleep(PAUSE)
         code, msg = smtp.quit()
         print("smtp quit %d" % code)
     except (smtplib.SMTPException, OSError) as e:
@@ -195,6 +202,7 @@ def pop3_fetch(host, port, login, password, token):
         if found is None:
             fail("no message holds %s" % token)
         print("pop3 dele %s" % pop.dele(found).decode())
+        time.sleep(PAUSE)
         print("pop3 quit %s" % pop.quit().decode())
     except (poplib.error_proto, OSError) as e:
         fail("POP3: %r; server sent %r" % (e, pop.wire))
@@ -211,6 +219,7 @@ def pop3_fetch(host, port, login, password, token):
         for n in range(1, pop.stat()[0] + 1):
             if any(token.encode() in line for line in pop.retr(n)[1]):
                 fail("%s is still there after DELE and QUIT" % token)
+        time.sleep(PAUSE)
         pop.quit()
     except (poplib.error_proto, OSError) as e:
         fail("POP3 (second login): %r; server sent %r" % (e, pop.wire))
@@ -221,10 +230,12 @@ def pop3_fetch(host, port, login, password, token):
 
 
 def main(argv):
-    if len(argv) != 7:
+    global PAUSE
+    if len(argv) not in (7, 8):
         sys.stderr.write(__doc__)
         return 64
-    host, sport, pport, login, password, token = argv[1:]
+    host, sport, pport, login, password, token = argv[1:7]
+    PAUSE = float(argv[7]) if len(argv) == 8 else 0.0
     smtp_send(host, int(sport), login, token)
     pop3_fetch(host, int(pport), login, password, token)
     print("round trip ok")
