@@ -25,6 +25,7 @@ static char log_ident[32] = "sockmail";
 static char log_peer[64] = "-";
 static char log_user[65];
 static bool log_debug;
+static long log_pid;		/* a handler never forks */
 
 static bool
 stderr_is_socket(void)
@@ -39,6 +40,7 @@ log_init(const char *ident, const char *peer)
 {
 	const char *override;
 
+	log_pid = (long)getpid();
 	(void)str_copy(log_ident, sizeof(log_ident), ident);
 	(void)str_copy(log_peer, sizeof(log_peer), peer != NULL ? peer : "-");
 	if (stderr_is_socket()) {
@@ -161,9 +163,9 @@ emit(int priority, const char *event, const struct log_counts *c,
 		    log_user[0] != '\0' ? " user=" : "", log_user);
 	else
 		(void)fprintf(stderr, "%s[%ld]: %s %s: %s peer=%s%s%s\n",
-		    log_ident, (long)getpid(), priority_name(priority), event,
-		    msg, log_peer, log_user[0] != '\0' ? " user=" : "",
-		    log_user);
+		    log_ident, log_pid != 0 ? log_pid : (long)getpid(),
+		    priority_name(priority), event, msg, log_peer,
+		    log_user[0] != '\0' ? " user=" : "", log_user);
 }
 
 void

@@ -67,7 +67,7 @@ maildrop_open(struct maildrop *md, int root_fd, const char *login)
 
 	maildrop_init(md);
 	md->fd = mbox_open_locked(root_fd, login, MBOX_LOCK_MAILDROP, false,
-	    &md->user_fd);
+	    &md->user_fd, NULL);
 	if (md->fd < 0)
 		return -1;
 	(void)str_copy(md->login, sizeof(md->login), login);	/* valid */

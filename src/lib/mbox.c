@@ -20,9 +20,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#ifdef SYS_openat2
+#include <linux/openat2.h>
+#endif
 
 #include "log.h"
 #include "mbox.h"
@@ -120,18 +125,20 @@ mbox_lock(int fd, off_t range, short type, bool wait)
 	return rc;
 }
 
-/* Whether the locked file is still the one the name leads to. */
+/* Whether the locked file is still the one the name leads to; *by_fd is
+ * what fstat says of it now. */
 static int
-still_current(int user_fd, int fd, const struct stat *opened)
+still_current(int user_fd, int fd, const struct stat *opened,
+    struct stat *by_fd)
 {
-	struct stat by_name, by_fd;
+	struct stat by_name;
 
-	if (fstat(fd, &by_fd) < 0)
+	if (fstat(fd, by_fd) < 0)
 		return -1;
 	if (fstatat(user_fd, MBOX_FILE, &by_name, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -1;
 	return by_name.st_dev == opened->st_dev &&
-	    by_name.st_ino == opened->st_ino && by_fd.st_nlink == 1;
+	    by_name.st_ino == opened->st_ino && by_fd->st_nlink == 1;
 }
 
 int
@@ -197,15 +204,14 @@ mbox_whole_length(int fd, off_t size, bool *needs_lf_out)
 	return 0;
 }
 
-off_t
-mbox_repair_tail(int fd, const char *login)
+/* mbox_repair_tail of a mailbox size bytes long. */
+static off_t
+repair_tail(int fd, off_t size, const char *login)
 {
-	struct stat st;
+	struct stat st = { .st_size = size };
 	off_t whole;
 	bool needs_lf;
 
-	if (fstat(fd, &st) < 0)
-		return -1;
 	whole = mbox_whole_length(fd, st.st_size, &needs_lf);
 	if (whole < 0)
 		return -1;
@@ -224,23 +230,62 @@ mbox_repair_tail(int fd, const char *login)
 	return whole;
 }
 
-int
-mbox_open_locked(int root_fd, const char *login, off_t range, bool wait,
-    int *user_fd_out)
+off_t
+mbox_repair_tail(int fd, const char *login)
 {
 	struct stat st;
-	int users_fd, user_fd = -1, fd = -1, tries, current;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	return repair_tail(fd, st.st_size, login);
+}
+
+/* Open USERS/<login> under root_fd: in one step where both exist and
+ * neither is a symbolic link (openat2, Linux 5.6), else one folder at a
+ * time, creating what is missing and refusing links (open_folder). */
+static int
+open_user_folder(int root_fd, const char *login)
+{
+	int users_fd, fd;
+#ifdef SYS_openat2
+	char path[sizeof(MBOX_USERS_DIR) + USERDB_LOGIN_MAX + 1];
+	struct open_how how = {
+		.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+		    RESOLVE_NO_MAGICLINKS,
+	};
+
+	if (snprintf(path, sizeof(path), "%s/%s", MBOX_USERS_DIR, login) <
+	    (int)sizeof(path)) {
+		do
+			fd = (int)syscall(SYS_openat2, root_fd, path, &how,
+			    sizeof(how));
+		while (fd < 0 && errno == EINTR);
+		if (fd >= 0)
+			return fd;
+	}
+#endif
+	users_fd = open_folder(root_fd, MBOX_USERS_DIR);
+	if (users_fd < 0)
+		return -1;
+	fd = open_folder(users_fd, login);
+	close_keep_errno(users_fd);
+	return fd;
+}
+
+int
+mbox_open_locked(int root_fd, const char *login, off_t range, bool wait,
+    int *user_fd_out, struct stat *st_out)
+{
+	struct stat st, now;
+	int user_fd = -1, fd = -1, tries, current;
 
 	/* Only a valid login ever becomes a folder name: no "..", no "/". */
 	if (!userdb_login_valid(login)) {
 		errno = EINVAL;
 		return -1;
 	}
-	users_fd = open_folder(root_fd, MBOX_USERS_DIR);
-	if (users_fd < 0)
-		return -1;
-	user_fd = open_folder(users_fd, login);
-	close_keep_errno(users_fd);
+	user_fd = open_user_folder(root_fd, login);
 	if (user_fd < 0)
 		return -1;
 	for (tries = 0; tries < REOPEN_TRIES; tries++) {
@@ -252,11 +297,13 @@ mbox_open_locked(int root_fd, const char *login, off_t range, bool wait,
 				errno = EAGAIN;
 			goto fail;
 		}
-		current = still_current(user_fd, fd, &st);
+		current = still_current(user_fd, fd, &st, &now);
 		if (current < 0)
 			goto fail;
 		if (current) {
 			*user_fd_out = user_fd;
+			if (st_out != NULL)
+				*st_out = now;
 			return fd;
 		}
 		(void)close(fd);	/* replaced while we waited */
@@ -273,16 +320,17 @@ fail:
 int
 mbox_open_append(int root_fd, const char *login, struct mbox *mb)
 {
+	struct stat st;
 	int user_fd;
 
 	mbox_init(mb);
 	mb->fd = mbox_open_locked(root_fd, login, MBOX_LOCK_APPEND, true,
-	    &user_fd);
+	    &user_fd, &st);
 	if (mb->fd < 0)
 		return -1;
 	(void)str_copy(mb->login, sizeof(mb->login), login);	/* valid */
 	(void)close(user_fd);
-	mb->old_size = mbox_repair_tail(mb->fd, login);
+	mb->old_size = repair_tail(mb->fd, st.st_size, login);
 	if (mb->old_size < 0 || lseek(mb->fd, mb->old_size, SEEK_SET) < 0) {
 		close_keep_errno(mb->fd);
 		mb->fd = -1;
@@ -298,9 +346,8 @@ mbox_reserve(struct mbox *mb, off_t len)
 		errno = EFBIG;
 		return -1;
 	}
-	if (ftruncate(mb->fd, mb->old_size + len) < 0)
-		return -1;
-	return lseek(mb->fd, mb->old_size, SEEK_SET) < 0 ? -1 : 0;
+	/* The file stays positioned at old_size (mbox_open_append). */
+	return ftruncate(mb->fd, mb->old_size + len);
 }
 
 int

@@ -4,6 +4,7 @@
 #define SOCKMAIL_MBOX_H
 
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "userdb.h"
@@ -42,10 +43,11 @@ int	mbox_open_append(int root_fd, const char *login, struct mbox *mb);
  * lock range exclusively, waiting for it or not (EAGAIN when held). Once
  * granted, makes sure the name still leads to the locked file, and starts
  * over when a rewrite has replaced it. Returns the mailbox descriptor with
- * *user_fd_out its folder's (both the caller's to close), or -1 with errno
- * set. */
+ * *user_fd_out its folder's (both the caller's to close) and, unless
+ * st_out is NULL, *st_out what fstat says of it once locked; or -1 with
+ * errno set. */
 int	mbox_open_locked(int root_fd, const char *login, off_t range,
-	    bool wait, int *user_fd_out);
+	    bool wait, int *user_fd_out, struct stat *st_out);
 
 /* Cut off a torn tail of the locked mailbox fd and give a final "." its
  * LF, logging what was cut. Returns the length of the whole messages that
@@ -53,15 +55,17 @@ int	mbox_open_locked(int root_fd, const char *login, off_t range,
 off_t	mbox_repair_tail(int fd, const char *login);
 
 /* Make room for a record of len bytes: extend the mailbox with len zero
- * bytes past old_size and position it there. Until the record is written
- * whole, the file ends in NULs: a delivery killed in the middle leaves a
- * tail that can never end in the "\n." that SPEC §3 reads as the end of a
- * message, whether the cut falls between two writes or inside one.
+ * bytes past old_size, where mbox_open_append left it positioned. Until
+ * the record is written whole, the file ends in NULs: a delivery killed
+ * in the middle leaves a tail that can never end in the "\n." that SPEC §3
+ * reads as the end of a message, whether the cut falls between two writes
+ * or inside one.
  * Returns 0, or -1 with errno set. */
 int	mbox_reserve(struct mbox *mb, off_t len);
 
-/* Write len bytes where mbox_reserve positioned the mailbox. Returns 0,
- * or -1 with errno set. */
+/* Write len bytes at the mailbox's position (old_size after
+ * mbox_open_append, into the room mbox_reserve made). Returns 0, or -1
+ * with errno set. */
 int	mbox_write(struct mbox *mb, const char *data, size_t len);
 
 /* Let go of the lock after appending, keeping the mailbox open, so that
