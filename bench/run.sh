@@ -10,7 +10,7 @@
 #
 # Knobs (environment): RUNS (3), QUICK=1 (a smoke run: 1 round, small
 # counts), SMTP_MSGS (1500), SMTP_KEPT_MSGS (5 × SMTP_MSGS),
-# SMTP_BIG_MSGS (150), POP3_SESSIONS (1500),
+# SMTP_BIG_MSGS (400), POP3_SESSIONS (1500),
 # RETR_SESSIONS (400), WARM (5), LAT_SIZES ("100 10000 100000"), PORT
 # (21250: ten ports from there).
 set -u
@@ -32,7 +32,7 @@ if [ -n "${QUICK:-}" ]; then
 else
 	runs=${RUNS:-3}
 	smtp_msgs=${SMTP_MSGS:-1500}
-	smtp_big=${SMTP_BIG_MSGS:-150}
+	smtp_big=${SMTP_BIG_MSGS:-400}
 	pop3_sessions=${POP3_SESSIONS:-1500}
 	retr_sessions=${RETR_SESSIONS:-400}
 	warm=${WARM:-5}

@@ -252,7 +252,9 @@ write_body(int fd, const struct msg_headers *h, struct wbuf *w)
 	ssize_t n;
 
 	nskip = skip_ranges(h, skip_start, skip_end);
-	for (;;) {
+	/* w's errors are sticky: past the first, reading on is wasted (and
+	 * the memory build of deliver.c stops there for a big record). */
+	while (w->error == 0) {
 		while (next < nskip && pos >= skip_start[next]) {
 			if (pos < skip_end[next])
 				pos = skip_end[next];
