@@ -56,7 +56,7 @@ whole_length(int fd)
 static bool
 is_deleted(const struct maildrop *md, size_t i)
 {
-	return (md->deleted[i / 8] & (1u << (i % 8))) != 0;
+	return mdindex_marked(md->deleted, i);
 }
 
 int
@@ -388,12 +388,12 @@ write_kept(struct maildrop *md, off_t whole, int out_fd)
 		end = (off_t)e.end;
 		if (e.end == md->ix.covered && md->ix.lf_missing)
 			end++;		/* and the LF the repair gave it */
-		if ((off_t)e.start < pos || end > whole ||
-		    still_there(md, &e, buf) < 0) {
-			if (errno != EIO && (off_t)e.start < pos)
-				errno = EIO;
+		if ((off_t)e.start < pos || end > whole) {
+			errno = EIO;	/* out of order, or past the end */
 			goto out;
 		}
+		if (still_there(md, &e, buf) < 0)
+			goto out;
 		if (copy_range(md->fd, pos, (off_t)e.start - pos, w) < 0)
 			goto out;
 		pos = end;

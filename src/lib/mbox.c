@@ -33,6 +33,7 @@
 #include "mbox.h"
 #include "str.h"
 #include "userdb.h"
+#include "wbuf.h"
 
 #define TAIL_BLOCK	65536
 #define REOPEN_TRIES	100
@@ -208,17 +209,16 @@ mbox_whole_length(int fd, off_t size, bool *needs_lf_out)
 static off_t
 repair_tail(int fd, off_t size, const char *login)
 {
-	struct stat st = { .st_size = size };
 	off_t whole;
 	bool needs_lf;
 
-	whole = mbox_whole_length(fd, st.st_size, &needs_lf);
+	whole = mbox_whole_length(fd, size, &needs_lf);
 	if (whole < 0)
 		return -1;
-	if (whole < st.st_size) {
+	if (whole < size) {
 		log_event(LOG_WARNING, "torn-tail",
 		    "mailbox of %s: cut off %lld bytes after the last message",
-		    login, (long long)(st.st_size - whole));
+		    login, (long long)(size - whole));
 		if (ftruncate(fd, whole) < 0)
 			return -1;
 	}
@@ -353,18 +353,7 @@ mbox_reserve(struct mbox *mb, off_t len)
 int
 mbox_write(struct mbox *mb, const char *data, size_t len)
 {
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(mb->fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return fd_write_all(mb->fd, data, len);
 }
 
 int

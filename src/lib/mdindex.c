@@ -420,7 +420,7 @@ mdindex_compact(struct mdindex *ix, int user_fd, int new_fd,
 		/* The rewrite gave a last "." its LF. */
 		if (e.end == ix->covered && ix->lf_missing)
 			e.end++;
-		if (deleted[i / 8] & (1u << (i % 8))) {
+		if (mdindex_marked(deleted, i)) {
 			shift += e.end - e.start;
 			continue;
 		}

@@ -65,6 +65,13 @@ void	mdindex_compact(struct mdindex *ix, int user_fd, int new_fd,
 
 void	mdindex_close(struct mdindex *ix);
 
+/* Whether bit i is set in a bitmap of messages (bit i: entry i). */
+static inline bool
+mdindex_marked(const unsigned char *bits, uint64_t i)
+{
+	return (bits[i / 8] & (1u << (i % 8))) != 0;
+}
+
 /* FNV-1a, the message hash (UIDL). */
 #define MDINDEX_FNV_OFFSET	0xcbf29ce484222325ULL
 uint64_t mdindex_fnv(uint64_t h, const void *p, size_t len);

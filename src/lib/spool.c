@@ -10,23 +10,7 @@
 #include <unistd.h>
 
 #include "spool.h"
-
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
+#include "wbuf.h"
 
 #define COPY_BLOCK	65536
 
@@ -86,7 +70,7 @@ spool_spill(int fd)
 		while (n < 0 && errno == EINTR);
 		if (n <= 0)
 			break;
-		if (write_all(file, buf, (size_t)n) < 0)
+		if (fd_write_all(file, buf, (size_t)n) < 0)
 			goto out;
 		off += n;
 	}

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "transport.h"
+#include "wbuf.h"
 
 /* Let a blocking socket's read(2) wait at most timeout_ms itself
  * (SO_RCVTIMEO): one system call a read instead of poll and read. */
@@ -76,20 +77,8 @@ static int
 fd_write(void *ctx, const void *buf, size_t len)
 {
 	struct fd_transport *t = ctx;
-	const char *p = buf;
-	ssize_t n;
 
-	while (len > 0) {
-		n = write(t->out_fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return fd_write_all(t->out_fd, buf, len);
 }
 
 static const struct transport_ops fd_ops = {

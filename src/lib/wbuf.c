@@ -17,22 +17,33 @@ wbuf_init(struct wbuf *w, int fd)
 	w->written = 0;
 }
 
+int
+fd_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 static void
 write_all(struct wbuf *w, const char *p, size_t len)
 {
-	ssize_t n;
-
-	while (len > 0 && w->error == 0) {
-		n = write(w->fd, p, len);
-		if (n < 0) {
-			if (errno != EINTR)
-				w->error = errno;
-			continue;
-		}
-		p += n;
-		len -= (size_t)n;
-		w->written += (size_t)n;
-	}
+	if (w->error != 0)
+		return;
+	if (fd_write_all(w->fd, p, len) < 0)
+		w->error = errno;
+	else
+		w->written += len;
 }
 
 void

@@ -18,6 +18,10 @@ struct wbuf {
 	char		buf[WBUF_SIZE];
 };
 
+/* Write all len bytes of data to fd, retrying short writes and EINTR.
+ * Returns 0, or -1 with errno set. */
+int	fd_write_all(int fd, const void *data, size_t len);
+
 /* Write to fd; with fd -1, write nothing and only count what is put, to
  * learn the length of what would be written; with fd WBUF_MEMORY, keep
  * what is put in buf, and fail with EFBIG once it does not fit. */
