@@ -24,9 +24,24 @@ seed() {	# HARNESS: fill corpus-HARNESS from the test fixtures
 		{ printf '\002STLS\r\nAUTH PLAIN AGJvYgBib2JwYXNz\r\n'; sed 's/$/\r/' "$f"; } \
 		    >"$dir/tls-$(basename "$f")"
 	done ;;
-	mailbox) for f in "$top"/tests/data/*/*.mailbox "$top"/tests/data/*/*.mbox-*; do
-		[ -f "$f" ] && cp "$f" "$dir/$(basename "$f")"
-	done ;;
+	mailbox)
+		for f in "$top"/tests/data/*/*.mailbox "$top"/tests/data/*/*.mbox-*; do
+			[ -f "$f" ] && cp "$f" "$dir/$(basename "$f")"
+		done
+		# What the store must tell apart at a mailbox's end (SPEC §3).
+		rec='From: a@x\nTo: b@x\nSubject: s\nReceived: 2026-11-27 : 21 : 04\nbody\n..dot\n.\n'
+		printf %b "$rec" | sed 's/$/\r/' >"$dir/seed-crlf"
+		{ printf %b "$rec" | sed 's/$/\r/'; printf 'From: x\r\n.\r'; } >"$dir/seed-crlf-no-lf"
+		{ printf %b "$rec"; printf 'From: x\nbody\n.'; } >"$dir/seed-no-lf"
+		printf 'From sender@example.com Thu Nov 27 21:04:00 2026\nFrom: a@x\nSubject: s\n\nbody\n>From here\n\nFrom other@example.com Fri Nov 28 09:00:00 2026\nSubject: t\n\nmore\n' \
+		    >"$dir/seed-mbox"
+		{ printf %b "$rec"; printf 'From sender@example.com Thu Nov 27 21:04:00 2026\nbody\n'; } >"$dir/seed-rec-mbox"
+		printf 'From: a@x\nTo: b@x\nno dot line at all\n' >"$dir/seed-no-dot"
+		{ printf %b "$rec"; printf 'From: x\nTo'; head -c 64 /dev/zero; } >"$dir/seed-killed"
+		{ printf %b "$rec"; head -c 64 /dev/zero; } >"$dir/seed-nul-only"
+		{ printf %b "$rec"; printf 'From: x\n'; head -c 16 /dev/zero; printf 'text\n'; } >"$dir/seed-nul-text"
+		{ printf %b "$rec"; printf '\001\002junk\000\000\000\377\376 end\177'; } >"$dir/seed-binary"
+		printf '\000\000.\n\000\r\n.\r\n\r.\n..\n' >"$dir/seed-binary-dots" ;;
 	userinfo) cp "$top/tests/data/mailroot/userinfo.txt" "$dir/" ;;
 	esac
 }

@@ -11,6 +11,7 @@
 
 #include "pop3d.h"
 #include "log.h"
+#include "mailfmt.h"
 #include "str.h"
 
 #define READ_BLOCK	65536
@@ -168,9 +169,9 @@ pop3_cmd_rset(struct pop3_session *s, char *arg)
 	    count, octets);
 }
 
-/* Reading a stored message in blocks. */
+/* Reading a stored message in blocks, through the maildrop. */
 struct range_reader {
-	int	 fd;
+	const struct maildrop *md;
 	off_t	 pos, end;
 	char	*buf;
 };
@@ -187,9 +188,7 @@ range_next(struct range_reader *r)
 		return 0;
 	want = r->end - r->pos < READ_BLOCK ? (size_t)(r->end - r->pos) :
 	    READ_BLOCK;
-	do
-		n = pread(r->fd, r->buf, want, r->pos);
-	while (n < 0 && errno == EINTR);
+	n = maildrop_read(r->md, r->buf, want, r->pos);
 	if (n == 0) {
 		errno = EIO;		/* the mailbox shrank under us */
 		return -1;
@@ -198,14 +197,16 @@ range_next(struct range_reader *r)
 }
 
 /* Send the stored lines in [from, to) with CRLF endings, at most max_lines
- * of them. *reached_out is the offset after the last line sent. Returns 0,
- * or -1 when the mailbox cannot be read. */
+ * of them: a stored line ends in LF or CR LF (SPEC §3), and goes out the
+ * same either way. *reached_out is the offset after the last line sent.
+ * Returns 0, or -1 when the mailbox cannot be read. */
 static int
 send_lines(struct pop3_session *s, struct range_reader *r, off_t from,
     off_t to, uint64_t max_lines, off_t *reached_out)
 {
 	uint64_t lines = 0;
-	const char *p, *nl;
+	const char *p, *nl, *end;
+	bool held_cr = false;	/* a CR ended the last block */
 	size_t run;
 	ssize_t n;
 
@@ -215,29 +216,41 @@ send_lines(struct pop3_session *s, struct range_reader *r, off_t from,
 		if (n < 0)
 			return -1;
 		p = r->buf;
-		while (lines < max_lines && p < r->buf + n) {
-			nl = memchr(p, '\n', (size_t)(r->buf + n - p));
-			run = nl != NULL ? (size_t)(nl - p) : (size_t)(r->buf + n - p);
-			pop3_send(s, p, run);
-			p += run;
-			if (nl != NULL) {
-				pop3_send(s, "\r\n", 2);
-				p++;
-				lines++;
+		end = r->buf + n;
+		if (held_cr && *p != '\n')
+			pop3_send(s, "\r", 1);	/* a lone CR: content */
+		held_cr = false;
+		while (lines < max_lines && p < end) {
+			nl = memchr(p, '\n', (size_t)(end - p));
+			if (nl == NULL) {
+				run = (size_t)(end - p);
+				held_cr = p[run - 1] == '\r';
+				pop3_send(s, p, run - held_cr);
+				p = end;
+				break;
 			}
+			pop3_send(s, p, mailfmt_line_content(p,
+			    (size_t)(nl - p)));
+			pop3_send(s, "\r\n", 2);
+			p = nl + 1;
+			lines++;
 		}
 		r->pos += p - r->buf;
 	}
+	if (held_cr)
+		pop3_send(s, "\r", 1);
 	*reached_out = r->pos;
 	return 0;
 }
 
-/* The offset of the first empty line in [from, to), or to when there is
- * none. Returns -1 when the mailbox cannot be read. */
-static off_t
-find_empty_line(struct range_reader *r, off_t from, off_t to)
+/* Where the body starts in [from, to): past the first empty line ("" or
+ * a lone CR before the LF). Returns 1 with *body_out set, 0 when there is
+ * no empty line, -1 when the mailbox cannot be read. */
+static int
+find_body(struct range_reader *r, off_t from, off_t to, off_t *body_out)
 {
-	bool at_line_start = true;
+	size_t line_len = 0;	/* bytes of the line so far */
+	bool line_is_cr = false;
 	ssize_t n, i;
 
 	r->pos = from;
@@ -246,35 +259,40 @@ find_empty_line(struct range_reader *r, off_t from, off_t to)
 		if (n < 0)
 			return -1;
 		for (i = 0; i < n; i++) {
-			if (r->buf[i] == '\n' && at_line_start)
-				return r->pos + i;
-			at_line_start = r->buf[i] == '\n';
+			if (r->buf[i] == '\n') {
+				if (line_len == 0 || (line_len == 1 && line_is_cr)) {
+					*body_out = r->pos + i + 1;
+					return 1;
+				}
+				line_len = 0;
+				continue;
+			}
+			line_is_cr = line_len == 0 && r->buf[i] == '\r';
+			line_len++;
 		}
 		r->pos += n;
 	}
-	return to;
+	return 0;
 }
-
-/* The fields sockmail stores above the body (SPEC §3). */
-#define STORED_FIELDS	4
 
 static int
 send_top(struct pop3_session *s, struct range_reader *r,
     const struct maildrop_msg *m, uint64_t body_lines)
 {
 	off_t content_end = m->dot;
-	off_t empty, body;
+	off_t body;
+	int found;
 
-	empty = find_empty_line(r, m->start, content_end);
-	if (empty < 0)
+	found = find_body(r, m->start, content_end, &body);
+	if (found < 0)
 		return -1;
-	if (empty < content_end) {
+	if (found) {
 		/* The header block with its empty line, then the body. */
-		if (send_lines(s, r, m->start, empty + 1, ALL_LINES, &body) < 0)
+		if (send_lines(s, r, m->start, body, ALL_LINES, &body) < 0)
 			return -1;
 	} else {
-		if (send_lines(s, r, m->start, content_end, STORED_FIELDS,
-		    &body) < 0)
+		if (send_lines(s, r, m->start, content_end,
+		    MAILFMT_STORED_FIELDS, &body) < 0)
 			return -1;
 		pop3_send(s, "\r\n", 2);
 	}
@@ -305,7 +323,7 @@ reader_open(struct pop3_session *s, struct range_reader *r)
 		pop3_reply(s, "-ERR [SYS/TEMP] out of memory");
 		return -1;
 	}
-	r->fd = s->md.fd;
+	r->md = &s->md;
 	r->buf = s->read_buf;
 	return 0;
 }

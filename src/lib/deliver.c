@@ -11,8 +11,8 @@
 
 #include "deliver.h"
 #include "log.h"
-#include "mbox.h"
 #include "msg.h"
+#include "store.h"
 #include "wbuf.h"
 
 static int
@@ -56,17 +56,14 @@ build_record(int spool_fd, const struct msg_headers *h,
 	return record_length(spool_fd, h, env, w, len_out);
 }
 
-/* Append the record (len bytes) to one open mailbox, into room made for
- * it first (mbox_reserve). */
+/* Write the record (len bytes) into the room the store made for it. */
 static int
-append_copy(struct mbox *mb, int spool_fd, const struct msg_headers *h,
+write_copy(struct store_append *a, int spool_fd, const struct msg_headers *h,
     const struct msg_envelope *env, struct wbuf *w, off_t len, bool in_memory)
 {
-	if (mbox_reserve(mb, len) < 0)
-		return -1;
 	if (in_memory)
-		return mbox_write(mb, w->buf, (size_t)len);
-	wbuf_init(w, mb->fd);
+		return store_append_write(a, w->buf, (size_t)len);
+	wbuf_init_sink(w, store_append_write, a);
 	if (msg_write_record(spool_fd, h, env, w) < 0) {
 		int saved = errno;
 
@@ -74,42 +71,40 @@ append_copy(struct mbox *mb, int spool_fd, const struct msg_headers *h,
 		errno = saved;
 		return -1;
 	}
-	if (wbuf_flush(w) < 0)
-		return -1;
-	if (w->written != (unsigned long long)len) {
-		errno = EIO;	/* the spool changed under us */
-		return -1;
-	}
-	return 0;
+	return wbuf_flush(w);
 }
 
-/* Make every copy durable. They are written whole, so the locks go first:
- * deliveries to one mailbox then share the disk's flushes (one journal
- * commit covers several fsyncs) instead of queueing for one flush each.
- * A copy whose fsync fails is taken back where nothing was appended after
- * it; where mail was, it stays, and a retry may deliver it twice, which
- * beats cutting out another delivery. Returns 0, or -1 with errno set. */
+/* Publish every copy (each lets go of its APPEND lock), then make them
+ * durable: deliveries to one mailbox so share the disk's flushes (one
+ * journal commit covers several fsyncs) instead of queueing for one flush
+ * each, while PENDING keeps every reader out until ours are settled
+ * (store.h). If a copy fails, every copy is taken back where it is still
+ * the mailbox's last bytes; where mail was appended after it, it stays,
+ * and a retry may deliver it twice, which beats cutting out another
+ * delivery. Returns 0, or -1 with errno set. */
 static int
-commit_all(struct mbox *mbs, const char **order, size_t n, off_t len,
+commit_all(struct store_append *as, const char **order, size_t n,
     const char **failed_login_out)
 {
 	size_t i;
 	int saved;
 
 	for (i = 0; i < n; i++)
-		(void)mbox_unlock(&mbs[i]);	/* else it flushes alone */
-	for (i = 0; i < n; i++)
-		if (mbox_commit(&mbs[i]) < 0)
+		if (store_append_publish(&as[i]) < 0)
 			break;
+	if (i == n)
+		for (i = 0; i < n; i++)
+			if (store_append_commit(&as[i]) < 0)
+				break;
 	if (i == n)
 		return 0;
 	saved = errno;
 	*failed_login_out = order[i];
 	for (i = 0; i < n; i++)
-		if (mbox_take_back(&mbs[i], len) < 0)
+		if (store_append_take_back(&as[i]) < 0)
 			log_event(LOG_ERR, "rollback", "mailbox of %s: cannot "
-			    "take back an unsynced copy: %s", mbs[i].login,
-			    strerror(errno));
+			    "take back a copy that failed: %s; it stays",
+			    as[i].box.login, strerror(errno));
 	errno = saved;
 	return -1;
 }
@@ -119,7 +114,7 @@ deliver(int root_fd, int spool_fd, const struct msg_envelope *env,
     const char *const *logins, size_t n, const char **failed_login_out)
 {
 	struct msg_headers h;
-	struct mbox *mbs = NULL;
+	struct store_append *as = NULL;
 	struct wbuf *w = NULL;
 	const char **order = NULL;
 	size_t i, opened = 0;
@@ -130,10 +125,10 @@ deliver(int root_fd, int spool_fd, const struct msg_envelope *env,
 	*failed_login_out = NULL;
 	if (msg_scan(spool_fd, &h) < 0)
 		return -1;
-	mbs = calloc(n, sizeof(*mbs));
+	as = calloc(n, sizeof(*as));
 	order = calloc(n, sizeof(*order));
 	w = malloc(sizeof(*w));
-	if ((n > 0 && (mbs == NULL || order == NULL)) || w == NULL)
+	if ((n > 0 && (as == NULL || order == NULL)) || w == NULL)
 		goto out;
 	if (build_record(spool_fd, &h, env, w, &len, &in_memory) < 0)
 		goto out;
@@ -144,41 +139,38 @@ deliver(int root_fd, int spool_fd, const struct msg_envelope *env,
 	if (n > 1)
 		qsort(order, n, sizeof(*order), by_login);
 	for (i = 0; i < n; i++) {
-		const char *login = order[i];
-
-		if (mbox_open_append(root_fd, login, &mbs[opened]) < 0) {
-			*failed_login_out = login;
+		if (store_append_begin(root_fd, order[i], len, &as[i]) < 0) {
+			*failed_login_out = order[i];
 			goto out;
 		}
 		opened++;
-		if (append_copy(&mbs[opened - 1], spool_fd, &h, env, w, len,
+		if (write_copy(&as[i], spool_fd, &h, env, w, len,
 		    in_memory) < 0) {
-			*failed_login_out = login;
+			*failed_login_out = order[i];
 			goto out;
 		}
 	}
-	if (commit_all(mbs, order, opened, len, failed_login_out) < 0) {
-		saved = errno;
+	rc = commit_all(as, order, opened, failed_login_out);
+	if (rc < 0) {
+		/* Taken back or not, every copy is settled: nothing is left
+		 * for the abort below. */
 		for (i = 0; i < opened; i++)
-			mbox_close(&mbs[i]);
-		opened = 0;	/* nothing left to roll back */
-		errno = saved;
-		goto out;
+			store_append_end(&as[i]);
+		opened = 0;
 	}
-	rc = 0;
 out:
 	saved = errno;
 	for (i = 0; i < opened; i++) {
-		if (rc < 0 && mbox_rollback(&mbs[i]) < 0)
+		if (rc < 0 && store_append_abort(&as[i]) < 0)
 			log_event(LOG_ERR, "rollback",
 			    "mailbox of %s: cannot cut back to %lld bytes: %s",
-			    mbs[i].login, (long long)mbs[i].old_size,
+			    as[i].box.login, (long long)as[i].start,
 			    strerror(errno));
-		mbox_close(&mbs[i]);
+		store_append_end(&as[i]);
 	}
 	free(w);
 	free(order);
-	free(mbs);
+	free(as);
 	errno = saved;
 	return rc;
 }

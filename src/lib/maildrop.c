@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* A POP3 session's maildrop: lock, index, and the UPDATE rewrite.
+/* A POP3 session's maildrop: the messages of a store snapshot, their
+ * index, the deletion marks, and the UPDATE rewrite.
  *
- * The maildrop lock (MBOX_LOCK_MAILDROP, see mbox.c) is held from login
- * until the process ends. Only its holder ever rewrites the mailbox, so
- * the messages indexed at login, bytes [0, covered) (a torn tail after
- * them is ignored, and left to the next writer, SPEC §3), stay as they are
- * for the whole session while deliveries append beyond them under the
- * append lock. UPDATE takes the
- * append lock, copies the kept messages and everything delivered since
- * login into a new file, fsyncs it and renames it over the old one; a
- * delivery waiting for the lock then finds the name moved to a new file
- * and appends there. */
+ * The store (store.h) holds the maildrop lock from login until the
+ * process ends, and takes the snapshot at login: the whole messages, none
+ * of them still to be taken back. Only the maildrop's holder ever
+ * replaces the mailbox, so those bytes, [0, covered), stay as they are for
+ * the whole session while deliveries append beyond them. UPDATE copies
+ * the kept messages and everything delivered since login into the
+ * store's replacement file, which the store then renames over the old
+ * one. */
 #include "config.h"
 
 #include <dirent.h>
@@ -23,12 +22,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "line.h"
 #include "log.h"
 #include "maildrop.h"
-#include "mbox.h"
+#include "mailfmt.h"
+#include "store.h"
 #include "str.h"
-#include "transport.h"
 #include "wbuf.h"
 
 #define READ_BLOCK	65536
@@ -37,20 +35,8 @@ void
 maildrop_init(struct maildrop *md)
 {
 	memset(md, 0, sizeof(*md));
-	md->fd = -1;
-	md->user_fd = -1;
+	store_box_init(&md->box);
 	mdindex_init(&md->ix);
-}
-
-static off_t
-whole_length(int fd)
-{
-	struct stat st;
-	bool needs_lf;
-
-	if (fstat(fd, &st) < 0)
-		return -1;
-	return mbox_whole_length(fd, st.st_size, &needs_lf);
 }
 
 static bool
@@ -62,24 +48,19 @@ is_deleted(const struct maildrop *md, size_t i)
 int
 maildrop_open(struct maildrop *md, int root_fd, const char *login)
 {
+	struct stat st;
 	off_t whole;
+	bool lf_missing;
 	int saved;
 
 	maildrop_init(md);
-	md->fd = mbox_open_locked(root_fd, login, MBOX_LOCK_MAILDROP, false,
-	    &md->user_fd, NULL);
-	if (md->fd < 0)
+	if (store_open_maildrop(root_fd, login, &md->box) < 0)
 		return -1;
 	(void)str_copy(md->login, sizeof(md->login), login);	/* valid */
-	/* Under the append lock (shared) only long enough to see where the
-	 * whole messages end: writers only ever add or cut bytes after that,
-	 * so bytes [0, whole) are ours to read unlocked. */
-	if (mbox_lock(md->fd, MBOX_LOCK_APPEND, F_RDLCK, true) < 0)
+	/* Bytes [0, whole) are ours to read unlocked (store.h). */
+	if (store_snapshot(&md->box, &whole, &lf_missing, &st) < 0)
 		goto fail;
-	whole = whole_length(md->fd);
-	if (whole < 0 || mbox_lock(md->fd, MBOX_LOCK_APPEND, F_UNLCK, false) < 0)
-		goto fail;
-	if (mdindex_load(&md->ix, md->user_fd, md->fd, whole) < 0)
+	if (mdindex_load(&md->ix, &md->box, whole) < 0)
 		goto fail;
 	if (md->ix.n > SIZE_MAX - 7) {
 		errno = EOVERFLOW;
@@ -116,7 +97,7 @@ by_index(const void *a, const void *b)
 struct maildrop_msg *
 maildrop_get(struct maildrop *md, size_t num)
 {
-	struct mdindex_entry e;
+	struct mailfmt_msg e;
 	struct maildrop_twin key, *t;
 
 	if (num == 0 || num > md->n || is_deleted(md, num - 1)) {
@@ -126,7 +107,7 @@ maildrop_get(struct maildrop *md, size_t num)
 	if (mdindex_get(&md->ix, num - 1, &e) < 0)
 		return NULL;
 	md->cur.start = (off_t)e.start;
-	md->cur.dot = (off_t)mdindex_dot(&md->ix, &e);
+	md->cur.dot = (off_t)e.dot;
 	md->cur.end = (off_t)e.end;
 	md->cur.size = e.size;
 	md->cur.hash = e.hash;
@@ -212,7 +193,7 @@ push_candidate(struct candidate **cand, size_t *n, size_t *cap,
 static int
 find_candidates(struct maildrop *md, struct candidate **out, size_t *n_out)
 {
-	struct mdindex_entry e;
+	struct mailfmt_msg e;
 	struct candidate *cand = NULL;
 	uint32_t *top = NULL, *grown, key;
 	uint64_t passes, pass, lo, hi, t;
@@ -304,55 +285,73 @@ maildrop_uid(const struct maildrop_msg *m, char *buf, size_t size)
 	    (unsigned long long)m->twin);
 }
 
+ssize_t
+maildrop_read(const struct maildrop *md, void *buf, size_t len, off_t off)
+{
+	return store_read_some(&md->box, buf, len, off);
+}
+
+/* Copy bytes [off, off + len) of the mailbox to w. */
 static int
-copy_range(int in_fd, off_t off, off_t len, struct wbuf *w)
+copy_range(struct maildrop *md, off_t off, off_t len, struct wbuf *w)
 {
 	size_t want;
+	char *room;
 
 	/* Read straight into the writer's buffer: one copy in memory. */
 	while (len > 0) {
-		if (w->len == sizeof(w->buf) && wbuf_flush(w) < 0)
+		if ((room = wbuf_room(w, &want)) == NULL)
 			return -1;
-		want = sizeof(w->buf) - w->len;
 		if ((off_t)want > len)
 			want = (size_t)len;
-		if (mbox_read_at(in_fd, w->buf + w->len, want, off) < 0)
+		if (store_read(&md->box, room, want, off) < 0)
 			return -1;
-		w->len += want;
+		wbuf_advance(w, want);
 		off += (off_t)want;
 		len -= (off_t)want;
 	}
 	return 0;
 }
 
-/* Whether entry e still is the message the client was shown: its bytes
- * hash to what the index says and its "." line is where it says. A
- * damaged index must never make UPDATE drop a byte of another message. */
-static int
-still_there(struct maildrop *md, const struct mdindex_entry *e, char *buf)
+/* The first message a scan finds. */
+static void
+first_found(void *arg, const struct mailfmt_msg *m)
 {
-	uint64_t hash = MDINDEX_FNV_OFFSET, dot = mdindex_dot(&md->ix, e);
+	struct mailfmt_msg *found = arg;
+
+	if (found->end == 0)
+		*found = *m;
+}
+
+/* Whether entry e still is the message the client was shown: a scan of
+ * its bytes finds it where the index says, with the same hash. A damaged
+ * index must never make UPDATE drop a byte of another message. */
+static int
+still_there(struct maildrop *md, const struct mailfmt_msg *e, off_t end,
+    char *buf)
+{
+	struct mailfmt_scanner sc;
+	struct mailfmt_msg found = { 0 };
 	off_t off = (off_t)e->start;
 	size_t want;
 
 	if (e->start > 0) {
-		if (mbox_read_at(md->fd, buf, 1, off - 1) < 0)
+		if (store_read(&md->box, buf, 1, off - 1) < 0)
 			return -1;
 		if (buf[0] != '\n')
 			goto moved;
 	}
-	while ((uint64_t)off < dot) {
-		want = dot - (uint64_t)off < READ_BLOCK ?
-		    (size_t)(dot - (uint64_t)off) : READ_BLOCK;
-		if (mbox_read_at(md->fd, buf, want, off) < 0)
+	mailfmt_scan_init(&sc, e->start, first_found, &found);
+	while (off < end && found.end == 0) {
+		want = end - off < READ_BLOCK ? (size_t)(end - off) : READ_BLOCK;
+		if (store_read(&md->box, buf, want, off) < 0)
 			return -1;
-		hash = mdindex_fnv(hash, buf, want);
+		mailfmt_scan(&sc, (unsigned char *)buf, want, (uint64_t)off);
 		off += (off_t)want;
 	}
-	/* ".\n"; a last "." that lacked its LF got it from the repair. */
-	if (mbox_read_at(md->fd, buf, 2, (off_t)dot) < 0)
-		return -1;
-	if (hash == e->hash && buf[0] == '.' && buf[1] == '\n')
+	/* A last "." that lacked its LF got it from the store's repair. */
+	if (found.hash == e->hash && found.dot == e->dot &&
+	    found.end == (uint64_t)end)
 		return 0;
 moved:
 	log_event(LOG_ERR, "update", "mailbox of %s: the index does not match "
@@ -363,12 +362,12 @@ moved:
 }
 
 /* Write everything but the deleted messages, that is the kept ones and
- * all mail delivered since login, to out_fd: the bytes between deleted
- * messages are copied whatever the index says about them. */
+ * all mail delivered since login, to the replacement: the bytes between
+ * deleted messages are copied whatever the index says about them. */
 static int
-write_kept(struct maildrop *md, off_t whole, int out_fd)
+write_kept(struct maildrop *md, struct store_replace *r)
 {
-	struct mdindex_entry e;
+	struct mailfmt_msg e;
 	struct wbuf *w;
 	char *buf;
 	size_t i;
@@ -379,7 +378,7 @@ write_kept(struct maildrop *md, off_t whole, int out_fd)
 	buf = malloc(READ_BLOCK);
 	if (w == NULL || buf == NULL)
 		goto out;
-	wbuf_init(w, out_fd);
+	wbuf_init_sink(w, store_replace_write, r);
 	for (i = 0; i < md->n; i++) {
 		if (!is_deleted(md, i))
 			continue;
@@ -388,17 +387,17 @@ write_kept(struct maildrop *md, off_t whole, int out_fd)
 		end = (off_t)e.end;
 		if (e.end == md->ix.covered && md->ix.lf_missing)
 			end++;		/* and the LF the repair gave it */
-		if ((off_t)e.start < pos || end > whole) {
+		if ((off_t)e.start < pos || end > r->whole) {
 			errno = EIO;	/* out of order, or past the end */
 			goto out;
 		}
-		if (still_there(md, &e, buf) < 0)
+		if (still_there(md, &e, end, buf) < 0)
 			goto out;
-		if (copy_range(md->fd, pos, (off_t)e.start - pos, w) < 0)
+		if (copy_range(md, pos, (off_t)e.start - pos, w) < 0)
 			goto out;
 		pos = end;
 	}
-	if (copy_range(md->fd, pos, whole - pos, w) < 0)
+	if (copy_range(md, pos, r->whole - pos, w) < 0)
 		goto out;
 	rc = wbuf_flush(w);
 out:
@@ -407,93 +406,30 @@ out:
 	return rc;
 }
 
-/* Remove the half-written copies of UPDATEs that were killed. Only the
- * maildrop lock's holder ever writes one, and that is us now: every copy
- * in the folder, from this host or another, is stale. */
-static void
-remove_stale_copies(int user_fd)
-{
-	const size_t prefix = strlen(MBOX_FILE ".");
-	struct dirent *e;
-	size_t len;
-	DIR *dir;
-	int fd;
-
-	fd = dup(user_fd);
-	if (fd < 0)
-		return;
-	dir = fdopendir(fd);
-	if (dir == NULL) {
-		(void)close(fd);
-		return;
-	}
-	while ((e = readdir(dir)) != NULL) {
-		len = strlen(e->d_name);
-		if (len > prefix + 4 &&
-		    strncmp(e->d_name, MBOX_FILE ".", prefix) == 0 &&
-		    strcmp(e->d_name + len - 4, ".tmp") == 0 &&
-		    unlinkat(user_fd, e->d_name, 0) == 0)
-			log_event(LOG_WARNING, "update", "removed %s, left by "
-			    "an UPDATE that did not finish", e->d_name);
-	}
-	(void)closedir(dir);
-}
-
 int
 maildrop_update(struct maildrop *md)
 {
-	char host[64], tmp[256];
+	struct store_replace r;
 	size_t removed;
-	off_t whole;
-	int tfd = -1, n, saved;
+	int saved;
 
 	removed = md->n_deleted;
 	if (removed == 0)
 		return 0;		/* nothing deleted: leave the file be */
-	if (gethostname(host, sizeof(host)) < 0)
+	if (store_replace_begin(&md->box, &r) < 0)
 		return -1;
-	host[sizeof(host) - 1] = '\0';
-	/* Host and pid in the name: several hosts may share the mail root. */
-	n = snprintf(tmp, sizeof(tmp), "%s.%s.%ld.tmp", MBOX_FILE, host,
-	    (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if (mbox_lock(md->fd, MBOX_LOCK_APPEND, F_WRLCK, true) < 0)
-		return -1;
-	whole = mbox_repair_tail(md->fd, md->login);
-	if (whole < (off_t)md->ix.covered + md->ix.lf_missing) {
-		if (whole >= 0)
-			errno = EIO;	/* someone cut our messages */
+	if (r.whole < (off_t)md->ix.covered + md->ix.lf_missing) {
+		errno = EIO;		/* someone cut our messages */
 		goto fail;
 	}
-	remove_stale_copies(md->user_fd);
-	tfd = openat(md->user_fd, tmp, O_RDWR | O_CREAT | O_EXCL |
-	    O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (tfd < 0)
+	if (write_kept(md, &r) < 0 || store_replace_commit(&r) < 0)
 		goto fail;
-	if (write_kept(md, whole, tfd) < 0 || fsync(tfd) < 0)
-		goto fail;
-	if (renameat(md->user_fd, tmp, md->user_fd, MBOX_FILE) < 0)
-		goto fail;
-	/* The rename is done: from here on the new mailbox stands even if
-	 * the folder's fsync fails, so that is only logged. */
-	if (fsync(md->user_fd) < 0)
-		log_event(LOG_ERR, "update", "mailbox of %s: fsync of the "
-		    "folder: %s", md->login, strerror(errno));
-	mdindex_compact(&md->ix, md->user_fd, tfd, md->deleted);
-	if (close(tfd) < 0)
-		log_event(LOG_ERR, "update", "mailbox of %s: close: %s",
-		    md->login, strerror(errno));
-	(void)mbox_lock(md->fd, MBOX_LOCK_APPEND, F_UNLCK, false);
+	store_replace_end(&r);
+	mdindex_compact(&md->ix, &md->box, md->deleted);
 	return (int)(removed > INT_MAX ? INT_MAX : removed);
 fail:
 	saved = errno;
-	if (tfd >= 0)
-		(void)close(tfd);
-	(void)unlinkat(md->user_fd, tmp, 0);
-	(void)mbox_lock(md->fd, MBOX_LOCK_APPEND, F_UNLCK, false);
+	store_replace_end(&r);
 	errno = saved;
 	return -1;
 }
@@ -501,10 +437,7 @@ fail:
 void
 maildrop_close(struct maildrop *md)
 {
-	if (md->fd >= 0)
-		(void)close(md->fd);
-	if (md->user_fd >= 0)
-		(void)close(md->user_fd);
+	store_box_close(&md->box);
 	mdindex_close(&md->ix);
 	free(md->deleted);
 	free(md->twins);

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "mdindex.h"
+#include "store.h"
 #include "userdb.h"
 
 #define MAILDROP_UID_MAX	40
@@ -31,8 +32,7 @@ struct maildrop_twin {
 };
 
 struct maildrop {
-	int			 fd;		/* the mailbox; -1 when closed */
-	int			 user_fd;	/* its folder */
+	struct store_box	 box;		/* the mailbox */
 	char			 login[USERDB_LOGIN_MAX + 1];
 	struct mdindex		 ix;		/* the messages at login */
 	size_t			 n;		/* how many */
@@ -64,6 +64,11 @@ void	maildrop_stat(const struct maildrop *md, size_t *count_out,
  * ENOENT when there is none or it is deleted, or another errno when the
  * index cannot be read. */
 struct maildrop_msg *maildrop_get(struct maildrop *md, size_t num);
+
+/* Read up to len bytes of the mailbox at off (the bytes of a message
+ * maildrop_get gave). Returns how many, 0 at the end, -1 with errno. */
+ssize_t	maildrop_read(const struct maildrop *md, void *buf, size_t len,
+	    off_t off);
 
 /* Mark message num deleted, or clear every mark (RSET). */
 int	maildrop_delete(struct maildrop *md, size_t num);

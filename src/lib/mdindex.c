@@ -3,11 +3,11 @@
  *
  * my_mailbox.idx is a header, then one fixed-size entry per message:
  *
- *   header  "sockidx1", byte-order mark, entry size, messages, bytes
+ *   header  "sockidx2", byte-order mark, entry size, messages, bytes
  *           covered, octets, the mailbox's inode and mtime, the FNV-1a of
  *           its last TAIL_CHECK covered bytes, whether the last "." lacks
  *           its LF, and the FNV-1a of all that;
- *   entry   start, end, size, hash (struct mdindex_entry, host order).
+ *   entry   start, dot, end, size, hash (struct mailfmt_msg, host order).
  *
  * It is trusted only while it matches: the same inode, a length that is
  * the header's plus its entries, and the same last covered bytes. Mail
@@ -28,15 +28,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "mbox.h"
+#include "io.h"
+#include "mailfmt.h"
 #include "mdindex.h"
+#include "store.h"
 #include "wbuf.h"
 
-#define MAGIC		"sockidx1"
+#define MAGIC		"sockidx2"
 #define BYTE_ORDER_MARK	0x0102030405060708ULL
 #define TAIL_CHECK	4096
 #define SCAN_BLOCK	65536
-#define FNV_PRIME	0x100000001b3ULL
 
 struct header {
 	char		magic[8];
@@ -48,22 +49,10 @@ struct header {
 };
 
 #define HEADER_SIZE	((off_t)sizeof(struct header))
-#define ENTRY_SIZE	((off_t)sizeof(struct mdindex_entry))
+#define ENTRY_SIZE	((off_t)sizeof(struct mailfmt_msg))
 
 _Static_assert(sizeof(struct header) == 96, "header layout");
-_Static_assert(sizeof(struct mdindex_entry) == 32, "entry layout");
-
-uint64_t
-mdindex_fnv(uint64_t h, const void *p, size_t len)
-{
-	const unsigned char *b = p;
-
-	while (len-- > 0) {
-		h ^= *b++;
-		h *= FNV_PRIME;
-	}
-	return h;
-}
+_Static_assert(sizeof(struct mailfmt_msg) == 40, "entry layout");
 
 void
 mdindex_init(struct mdindex *ix)
@@ -106,33 +95,32 @@ open_file(int user_fd)
 
 /* FNV-1a of the TAIL_CHECK bytes before end (fewer when end is smaller). */
 static int
-tail_hash(int fd, uint64_t end, uint64_t *hash_out)
+tail_hash(const struct store_box *box, uint64_t end, uint64_t *hash_out)
 {
 	char buf[TAIL_CHECK];
 	uint64_t from = end > TAIL_CHECK ? end - TAIL_CHECK : 0;
 
-	if (mbox_read_at(fd, buf, (size_t)(end - from), (off_t)from) < 0)
+	if (store_read(box, buf, (size_t)(end - from), (off_t)from) < 0)
 		return -1;
-	*hash_out = mdindex_fnv(MDINDEX_FNV_OFFSET, buf, (size_t)(end - from));
+	*hash_out = mailfmt_fnv(MAILFMT_FNV_OFFSET, buf, (size_t)(end - from));
 	return 0;
 }
 
 static uint64_t
 header_check(const struct header *h)
 {
-	return mdindex_fnv(MDINDEX_FNV_OFFSET, h, offsetof(struct header, check));
+	return mailfmt_fnv(MAILFMT_FNV_OFFSET, h, offsetof(struct header, check));
 }
 
 static int
-write_header(struct mdindex *ix, int mbox_fd)
+write_header(struct mdindex *ix, const struct store_box *box)
 {
 	struct header h;
 	struct stat st;
-	ssize_t n;
 
 	memset(&h, 0, sizeof(h));
-	if (fstat(mbox_fd, &st) < 0 ||
-	    tail_hash(mbox_fd, ix->covered, &h.tail_hash) < 0)
+	if (store_stat(box, &st) < 0 ||
+	    tail_hash(box, ix->covered, &h.tail_hash) < 0)
 		return -1;
 	memcpy(h.magic, MAGIC, sizeof(h.magic));
 	h.byte_order = BYTE_ORDER_MARK;
@@ -145,33 +133,23 @@ write_header(struct mdindex *ix, int mbox_fd)
 	h.mtime_nsec = (uint64_t)st.st_mtim.tv_nsec;
 	h.lf_missing = ix->lf_missing;
 	h.check = header_check(&h);
-	do
-		n = pwrite(ix->fd, &h, sizeof(h), 0);
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(h)) {
-		if (n >= 0)
-			errno = EIO;
-		return -1;
-	}
-	return 0;
+	return io_write_at(ix->fd, &h, sizeof(h), 0);
 }
 
 /* What the header promises, if it matches the mailbox: 1 when the index
  * covers [0, whole) as it is, 2 when it covers a prefix that mail was
  * appended to since, 0 when it must be rebuilt; -1 on a read error. */
 static int
-check_header(struct mdindex *ix, int mbox_fd, off_t whole)
+check_header(struct mdindex *ix, const struct store_box *box, off_t whole)
 {
 	struct stat st, ist;
 	struct header h;
 	uint64_t tail;
 	ssize_t n;
 
-	if (fstat(ix->fd, &ist) < 0 || fstat(mbox_fd, &st) < 0)
+	if (fstat(ix->fd, &ist) < 0 || store_stat(box, &st) < 0)
 		return -1;
-	do
-		n = pread(ix->fd, &h, sizeof(h), 0);
-	while (n < 0 && errno == EINTR);
+	n = io_read_some(ix->fd, &h, sizeof(h), 0);
 	if (n < 0)
 		return -1;
 	if (n != (ssize_t)sizeof(h) || memcmp(h.magic, MAGIC, 8) != 0 ||
@@ -183,7 +161,7 @@ check_header(struct mdindex *ix, int mbox_fd, off_t whole)
 	    h.ino != (uint64_t)st.st_ino || h.covered > (uint64_t)whole ||
 	    (h.n == 0) != (h.covered == 0))
 		return 0;
-	if (tail_hash(mbox_fd, h.covered, &tail) < 0)
+	if (tail_hash(box, h.covered, &tail) < 0)
 		return -1;
 	if (tail != h.tail_hash)
 		return 0;
@@ -198,138 +176,97 @@ check_header(struct mdindex *ix, int mbox_fd, off_t whole)
 	return ix->lf_missing ? 0 : 2;
 }
 
-/* The scan's state between blocks. */
-struct scanner {
-	struct mdindex		*ix;
-	struct wbuf		*out;
-	struct mdindex_entry	 m;		/* the message being read */
-	bool			 at_line_start, pending_dot;
+/* A message the scan found: one more entry. */
+struct scan_out {
+	struct mdindex	*ix;
+	struct wbuf	*w;
 };
 
 static void
-push(struct scanner *sc, uint64_t end)
+push(void *arg, const struct mailfmt_msg *m)
 {
-	sc->m.end = end;
-	wbuf_put(sc->out, &sc->m, sizeof(sc->m));
-	sc->ix->n++;
-	sc->ix->octets += sc->m.size;
-	sc->ix->covered = end;
-	sc->m = (struct mdindex_entry){ .start = end,
-	    .hash = MDINDEX_FNV_OFFSET };
-}
+	struct scan_out *o = arg;
 
-/* One content byte at line start or not: hashed, and counted as RETR
- * sends it (an LF goes out as CR LF). */
-static inline void
-content(struct scanner *sc, unsigned char c)
-{
-	sc->m.hash = (sc->m.hash ^ c) * FNV_PRIME;
-	sc->m.size += c == '\n' ? 2 : 1;
-	sc->at_line_start = c == '\n';
-}
-
-/* Split bytes [pos, pos + len) at "." lines (SPEC §3: a line holding only
- * "." ends a message; "..." at a line start is a stuffed "."). */
-static void
-scan_block(struct scanner *sc, const unsigned char *p, size_t len,
-    uint64_t pos)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (sc->pending_dot) {
-			sc->pending_dot = false;
-			if (p[i] == '\n') {
-				push(sc, pos + i + 1);
-				sc->at_line_start = true;
-				continue;
-			}
-			/* A stuffed "." is stored, hashed, not sent twice. */
-			sc->m.hash = (sc->m.hash ^ '.') * FNV_PRIME;
-			sc->at_line_start = false;
-		} else if (sc->at_line_start && p[i] == '.') {
-			sc->pending_dot = true;
-			continue;
-		}
-		content(sc, p[i]);
-	}
+	wbuf_put(o->w, m, sizeof(*m));
+	o->ix->n++;
+	o->ix->octets += m->size;
+	o->ix->covered = m->end;
 }
 
 /* Index bytes [from, to) of the mailbox, which start at a message and end
  * after a "." line, appending to the entries. */
 static int
-scan(struct mdindex *ix, int mbox_fd, uint64_t from, uint64_t to)
+scan(struct mdindex *ix, const struct store_box *box, uint64_t from,
+    uint64_t to)
 {
-	struct scanner sc = { .ix = ix, .at_line_start = true };
+	struct mailfmt_scanner sc;
+	struct scan_out o = { .ix = ix };
 	unsigned char *buf;
 	size_t want;
 	int rc = -1;
 
 	buf = malloc(SCAN_BLOCK);
-	sc.out = malloc(sizeof(*sc.out));
-	if (buf == NULL || sc.out == NULL)
+	o.w = malloc(sizeof(*o.w));
+	if (buf == NULL || o.w == NULL)
 		goto out;
 	if (lseek(ix->fd, HEADER_SIZE + (off_t)ix->n * ENTRY_SIZE,
 	    SEEK_SET) < 0)
 		goto out;
-	wbuf_init(sc.out, ix->fd);
-	sc.m = (struct mdindex_entry){ .start = from,
-	    .hash = MDINDEX_FNV_OFFSET };
+	wbuf_init(o.w, ix->fd);
+	mailfmt_scan_init(&sc, from, push, &o);
 	ix->lf_missing = false;
 	while (from < to) {
 		want = to - from < SCAN_BLOCK ? (size_t)(to - from) : SCAN_BLOCK;
-		if (mbox_read_at(mbox_fd, (char *)buf, want, (off_t)from) < 0)
+		if (store_read(box, buf, want, (off_t)from) < 0)
 			goto out;
-		scan_block(&sc, buf, want, from);
+		mailfmt_scan(&sc, buf, want, from);
 		from += want;
 	}
-	if (sc.pending_dot) {		/* a last "." without its LF */
-		push(&sc, to);
-		ix->lf_missing = true;
-	}
+	/* A last "." without its LF. */
+	ix->lf_missing = mailfmt_scan_end(&sc, to);
 	if (ix->covered != to) {
 		errno = EIO;		/* not what the caller said it was */
 		goto out;
 	}
-	rc = wbuf_flush(sc.out);
+	rc = wbuf_flush(o.w);
 out:
-	free(sc.out);
+	free(o.w);
 	free(buf);
 	return rc;
 }
 
 static int
-rebuild(struct mdindex *ix, int mbox_fd, off_t whole)
+rebuild(struct mdindex *ix, const struct store_box *box, off_t whole)
 {
 	ix->n = ix->covered = ix->octets = 0;
 	ix->rebuilt = true;
 	if (ftruncate(ix->fd, HEADER_SIZE) < 0)
 		return -1;
-	return scan(ix, mbox_fd, 0, (uint64_t)whole);
+	return scan(ix, box, 0, (uint64_t)whole);
 }
 
 int
-mdindex_load(struct mdindex *ix, int user_fd, int mbox_fd, off_t whole)
+mdindex_load(struct mdindex *ix, const struct store_box *box, off_t whole)
 {
 	int state, saved;
 
 	mdindex_init(ix);
-	ix->fd = open_file(user_fd);
+	ix->fd = open_file(box->user_fd);
 	if (ix->fd < 0)
 		return -1;
-	state = check_header(ix, mbox_fd, whole);
+	state = check_header(ix, box, whole);
 	if (state < 0)
 		goto fail;
 	if (state == 1)
 		return 0;
-	if (state == 2 && scan(ix, mbox_fd, ix->covered, (uint64_t)whole) == 0)
+	if (state == 2 && scan(ix, box, ix->covered, (uint64_t)whole) == 0)
 		goto written;
 	/* A scan error may be the index file's (a full disk): the mailbox
 	 * decides, through a rebuild. */
-	if (rebuild(ix, mbox_fd, whole) < 0)
+	if (rebuild(ix, box, whole) < 0)
 		goto fail;
 written:
-	if (write_header(ix, mbox_fd) == 0)
+	if (write_header(ix, box) == 0)
 		return 0;
 	if (ix->covered != (uint64_t)whole)
 		goto fail;
@@ -338,7 +275,7 @@ written:
 	 * next login's checks and is rebuilt then. */
 	(void)close(ix->fd);
 	ix->fd = memfd_create("sockmail-index", MFD_CLOEXEC);
-	if (ix->fd < 0 || rebuild(ix, mbox_fd, whole) < 0)
+	if (ix->fd < 0 || rebuild(ix, box, whole) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -349,7 +286,7 @@ fail:
 }
 
 int
-mdindex_get(struct mdindex *ix, uint64_t i, struct mdindex_entry *e)
+mdindex_get(struct mdindex *ix, uint64_t i, struct mailfmt_msg *e)
 {
 	uint64_t first, count;
 	size_t len;
@@ -365,10 +302,8 @@ mdindex_get(struct mdindex *ix, uint64_t i, struct mdindex_entry *e)
 		    MDINDEX_BLOCK;
 		len = (size_t)count * sizeof(ix->block[0]);
 		ix->block_n = 0;
-		do
-			n = pread(ix->fd, ix->block, len,
-			    HEADER_SIZE + (off_t)first * ENTRY_SIZE);
-		while (n < 0 && errno == EINTR);
+		n = io_read_some(ix->fd, ix->block, len,
+		    HEADER_SIZE + (off_t)first * ENTRY_SIZE);
 		if (n != (ssize_t)len) {
 			if (n >= 0)
 				errno = EIO;
@@ -379,38 +314,38 @@ mdindex_get(struct mdindex *ix, uint64_t i, struct mdindex_entry *e)
 	}
 	*e = ix->block[i - ix->block_first];
 	/* A damaged entry must not send bytes of another message. */
-	if (e->start >= e->end || e->end > ix->covered ||
-	    e->end - e->start < (i + 1 == ix->n && ix->lf_missing ? 1 : 2)) {
+	if (e->start > e->dot || e->dot >= e->end || e->end > ix->covered ||
+	    e->end - e->dot > 3 ||
+	    (e->end - e->dot < 2 && !(i + 1 == ix->n && ix->lf_missing))) {
 		errno = EIO;
 		return -1;
 	}
 	return 0;
 }
 
-uint64_t
-mdindex_dot(const struct mdindex *ix, const struct mdindex_entry *e)
-{
-	return e->end == ix->covered && ix->lf_missing ? e->end - 1 :
-	    e->end - 2;
-}
-
 void
-mdindex_compact(struct mdindex *ix, int user_fd, int new_fd,
+mdindex_compact(struct mdindex *ix, const struct store_box *box,
     const unsigned char *deleted)
 {
-	static const char tmp[] = MDINDEX_FILE ".new";
+	char host_pid[128], tmp[256];
 	struct mdindex next;
-	struct mdindex_entry e;
+	struct mailfmt_msg e;
 	struct wbuf *w;
 	uint64_t i, shift = 0;
-	int fd;
+	int fd = -1, n;
 
 	mdindex_init(&next);
 	w = malloc(sizeof(*w));
-	(void)unlinkat(user_fd, tmp, 0);
-	fd = openat(user_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
+	/* Host and pid in the name (SPEC §2); a killed rewrite's copy is
+	 * removed by the next UPDATE (store.c). */
+	if (w == NULL || store_host_pid(host_pid, sizeof(host_pid)) < 0)
+		goto fail;
+	n = snprintf(tmp, sizeof(tmp), "%s.%s.tmp", MDINDEX_FILE, host_pid);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		goto fail;
+	fd = openat(box->user_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW |
 	    O_CLOEXEC, 0600);
-	if (w == NULL || fd < 0 || lseek(fd, HEADER_SIZE, SEEK_SET) < 0)
+	if (fd < 0 || lseek(fd, HEADER_SIZE, SEEK_SET) < 0)
 		goto fail;
 	next.fd = fd;
 	wbuf_init(w, fd);
@@ -425,14 +360,15 @@ mdindex_compact(struct mdindex *ix, int user_fd, int new_fd,
 			continue;
 		}
 		e.start -= shift;
+		e.dot -= shift;
 		e.end -= shift;
 		wbuf_put(w, &e, sizeof(e));
 		next.n++;
 		next.octets += e.size;
 		next.covered = e.end;
 	}
-	if (wbuf_flush(w) < 0 || write_header(&next, new_fd) < 0 ||
-	    renameat(user_fd, tmp, user_fd, MDINDEX_FILE) < 0)
+	if (wbuf_flush(w) < 0 || write_header(&next, box) < 0 ||
+	    renameat(box->user_fd, tmp, box->user_fd, MDINDEX_FILE) < 0)
 		goto fail;
 	free(w);
 	mdindex_close(ix);
@@ -440,10 +376,11 @@ mdindex_compact(struct mdindex *ix, int user_fd, int new_fd,
 	return;
 fail:
 	free(w);
-	if (fd >= 0)
+	if (fd >= 0) {
 		(void)close(fd);
-	(void)unlinkat(user_fd, tmp, 0);
-	(void)unlinkat(user_fd, MDINDEX_FILE, 0);
+		(void)unlinkat(box->user_fd, tmp, 0);
+	}
+	(void)unlinkat(box->user_fd, MDINDEX_FILE, 0);
 }
 
 void

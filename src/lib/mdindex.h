@@ -17,15 +17,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "mailfmt.h"
+
+struct store_box;
+
 #define MDINDEX_FILE	"my_mailbox.idx"
 #define MDINDEX_BLOCK	128		/* entries read at once */
-
-struct mdindex_entry {
-	uint64_t	start;		/* first byte of the record */
-	uint64_t	end;		/* one past its "." line */
-	uint64_t	size;		/* octets RETR sends, CRLF, unstuffed */
-	uint64_t	hash;		/* FNV-1a of its bytes before the "." */
-};
 
 struct mdindex {
 	int			fd;		/* -1 when closed */
@@ -36,31 +33,29 @@ struct mdindex {
 	bool			rebuilt;	/* not found valid: scanned */
 	uint64_t		block_first;	/* the cached block */
 	size_t			block_n;
-	struct mdindex_entry	block[MDINDEX_BLOCK];
+	struct mailfmt_msg	block[MDINDEX_BLOCK];
 };
 
 void	mdindex_init(struct mdindex *ix);
 
-/* Make ix the index of bytes [0, whole) of the mailbox mbox_fd, whose
- * folder is user_fd and whose whole messages end at whole: reuse, extend
- * or rebuild my_mailbox.idx. The caller holds the maildrop lock, so no one
+/* Make ix the index of bytes [0, whole) of the mailbox box, whose whole
+ * messages end at whole (store_snapshot): reuse, extend or rebuild
+ * my_mailbox.idx in its folder. The caller holds the maildrop lock, so no one
  * else writes the index, and nobody changes those bytes. Returns 0, or -1
  * with errno set (the mailbox could not be read, or is not what whole
  * says). */
-int	mdindex_load(struct mdindex *ix, int user_fd, int mbox_fd, off_t whole);
+int	mdindex_load(struct mdindex *ix, const struct store_box *box,
+	    off_t whole);
 
 /* Entry i (from 0) into *e. Returns 0, or -1 with errno set. */
-int	mdindex_get(struct mdindex *ix, uint64_t i, struct mdindex_entry *e);
+int	mdindex_get(struct mdindex *ix, uint64_t i, struct mailfmt_msg *e);
 
-/* Where entry e's "." line starts: the last message's "." may lack its LF. */
-uint64_t mdindex_dot(const struct mdindex *ix, const struct mdindex_entry *e);
-
-/* After an UPDATE renamed new_fd's file over the mailbox: turn ix into the
- * index of new_fd, which holds the messages of ix not marked in deleted (a
+/* After an UPDATE renamed a new file over the mailbox (box is now that
+ * file): turn ix into its index. It holds the messages of ix not marked in deleted (a
  * bitmap, bit i for entry i) in order, with the LF a last "." lacked, then
  * mail delivered since (left for the next login to index). A failure only
  * removes the index, to be rebuilt next time. */
-void	mdindex_compact(struct mdindex *ix, int user_fd, int new_fd,
+void	mdindex_compact(struct mdindex *ix, const struct store_box *box,
 	    const unsigned char *deleted);
 
 void	mdindex_close(struct mdindex *ix);
@@ -71,9 +66,5 @@ mdindex_marked(const unsigned char *bits, uint64_t i)
 {
 	return (bits[i / 8] & (1u << (i % 8))) != 0;
 }
-
-/* FNV-1a, the message hash (UIDL). */
-#define MDINDEX_FNV_OFFSET	0xcbf29ce484222325ULL
-uint64_t mdindex_fnv(uint64_t h, const void *p, size_t len);
 
 #endif

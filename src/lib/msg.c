@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "line.h"
 #include "msg.h"
 #include "str.h"
@@ -162,9 +163,7 @@ write_unfolded(int fd, off_t start, off_t end, struct wbuf *w)
 	while (start < end) {
 		want = (size_t)(end - start) < sizeof(block) ?
 		    (size_t)(end - start) : sizeof(block);
-		n = pread(fd, block, want, start);
-		if (n < 0 && errno == EINTR)
-			continue;
+		n = io_read_some(fd, block, want, start);
 		if (n <= 0) {
 			if (n == 0)
 				errno = EIO;	/* the spool shrank */
@@ -264,9 +263,7 @@ write_body(int fd, const struct msg_headers *h, struct wbuf *w)
 		want = sizeof(block);
 		if (stop >= 0 && (off_t)want > stop - pos)
 			want = (size_t)(stop - pos);
-		n = pread(fd, block, want, pos);
-		if (n < 0 && errno == EINTR)
-			continue;
+		n = io_read_some(fd, block, want, pos);
 		if (n < 0)
 			return -1;
 		if (n == 0)

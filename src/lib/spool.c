@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "spool.h"
+#include "io.h"
 #include "wbuf.h"
 
 #define COPY_BLOCK	65536
@@ -65,12 +66,10 @@ spool_spill(int fd)
 	if ((buf = malloc(COPY_BLOCK)) == NULL)
 		goto out;
 	for (;;) {
-		do
-			n = pread(fd, buf, COPY_BLOCK, off);
-		while (n < 0 && errno == EINTR);
+		n = io_read_some(fd, buf, COPY_BLOCK, off);
 		if (n <= 0)
 			break;
-		if (fd_write_all(file, buf, (size_t)n) < 0)
+		if (io_write_all(file, buf, (size_t)n) < 0)
 			goto out;
 		off += n;
 	}

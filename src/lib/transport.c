@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "transport.h"
-#include "wbuf.h"
+#include "io.h"
 
 /* Let a blocking socket's read(2) wait at most timeout_ms itself
  * (SO_RCVTIMEO): one system call a read instead of poll and read. */
@@ -78,7 +78,7 @@ fd_write(void *ctx, const void *buf, size_t len)
 {
 	struct fd_transport *t = ctx;
 
-	return fd_write_all(t->out_fd, buf, len);
+	return io_write_all(t->out_fd, buf, len);
 }
 
 static const struct transport_ops fd_ops = {

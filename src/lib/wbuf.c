@@ -6,33 +6,26 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "wbuf.h"
 
 void
 wbuf_init(struct wbuf *w, int fd)
 {
 	w->fd = fd;
+	w->sink = NULL;
+	w->sink_arg = NULL;
 	w->len = 0;
 	w->error = 0;
 	w->written = 0;
 }
 
-int
-fd_write_all(int fd, const void *data, size_t len)
+void
+wbuf_init_sink(struct wbuf *w, wbuf_sink_fn sink, void *arg)
 {
-	const char *p = data;
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	wbuf_init(w, WBUF_SINK);
+	w->sink = sink;
+	w->sink_arg = arg;
 }
 
 static void
@@ -40,7 +33,8 @@ write_all(struct wbuf *w, const char *p, size_t len)
 {
 	if (w->error != 0)
 		return;
-	if (fd_write_all(w->fd, p, len) < 0)
+	if ((w->fd == WBUF_SINK ? w->sink(w->sink_arg, p, len) :
+	    io_write_all(w->fd, p, len)) < 0)
 		w->error = errno;
 	else
 		w->written += len;
@@ -55,7 +49,7 @@ wbuf_put(struct wbuf *w, const void *data, size_t len)
 		w->error = EFBIG;
 		return;
 	}
-	if (w->fd < 0) {
+	if (w->fd < 0 && w->fd != WBUF_SINK) {
 		if (w->fd == WBUF_MEMORY) {
 			memcpy(w->buf + w->len, data, len);
 			w->len += len;
@@ -89,4 +83,21 @@ wbuf_flush(struct wbuf *w)
 		return -1;
 	}
 	return 0;
+}
+
+char *
+wbuf_room(struct wbuf *w, size_t *avail_out)
+{
+	if (w->len == sizeof(w->buf) && wbuf_flush(w) < 0)
+		return NULL;
+	if (w->error != 0)
+		return NULL;
+	*avail_out = sizeof(w->buf) - w->len;
+	return w->buf + w->len;
+}
+
+void
+wbuf_advance(struct wbuf *w, size_t n)
+{
+	w->len += n;
 }

@@ -9,23 +9,35 @@
 
 #define WBUF_SIZE	65536
 #define WBUF_MEMORY	(-2)	/* as fd: keep it all in buf (see wbuf_init) */
+#define WBUF_SINK	(-3)	/* as fd: hand full buffers to a sink */
+
+/* Where a sink-mode wbuf sends its bytes: returns 0, or -1 with errno. */
+typedef int (*wbuf_sink_fn)(void *arg, const void *data, size_t len);
 
 struct wbuf {
 	int		fd;		/* -1: only count */
+	wbuf_sink_fn	sink;		/* with fd WBUF_SINK */
+	void		*sink_arg;
 	size_t		len;
 	int		error;		/* first errno seen; 0 while all went well */
 	unsigned long long written;	/* bytes written (or counted) so far */
 	char		buf[WBUF_SIZE];
 };
 
-/* Write all len bytes of data to fd, retrying short writes and EINTR.
- * Returns 0, or -1 with errno set. */
-int	fd_write_all(int fd, const void *data, size_t len);
-
 /* Write to fd; with fd -1, write nothing and only count what is put, to
  * learn the length of what would be written; with fd WBUF_MEMORY, keep
  * what is put in buf, and fail with EFBIG once it does not fit. */
 void	wbuf_init(struct wbuf *w, int fd);
+
+/* Write to sink(arg, ...) instead of a file descriptor: a writer that
+ * owns its file (the mailbox store) keeps the descriptor to itself. */
+void	wbuf_init_sink(struct wbuf *w, wbuf_sink_fn sink, void *arg);
+
+/* The free room at the end of the buffer, flushing it first when full,
+ * for a caller that reads straight into it; wbuf_advance then takes the
+ * n bytes it put there. Returns NULL after an error (see wbuf_flush). */
+char	*wbuf_room(struct wbuf *w, size_t *avail_out);
+void	wbuf_advance(struct wbuf *w, size_t n);
 
 /* Queue len bytes. Errors are sticky: check the result of wbuf_flush. */
 void	wbuf_put(struct wbuf *w, const void *data, size_t len);

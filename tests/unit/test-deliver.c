@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for deliver: one identical record per login, or none. */
+/* Unit tests for deliver: one identical record per login, or none; the
+ * store deals with what it finds at the end of each mailbox. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -14,8 +16,8 @@
 
 #include "deliver.h"
 #include "log.h"
-#include "mbox.h"
 #include "msg.h"
+#include "store.h"
 #include "fixture.h"
 #include "tap.h"
 
@@ -54,17 +56,45 @@ file_is(const char *name, const char *want, size_t wlen)
 
 
 static int
-spool(void)
+spool_of(const char *data, size_t len)
 {
 	char	path[sizeof(root) + 16];
 	int	fd;
 
 	(void)snprintf(path, sizeof(path), "%s/spool", root);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd == -1 || write(fd, MESSAGE, sizeof(MESSAGE) - 1) !=
-	    sizeof(MESSAGE) - 1 || lseek(fd, 0, SEEK_SET) == -1)
+	if (fd == -1 || write(fd, data, len) != (ssize_t)len ||
+	    lseek(fd, 0, SEEK_SET) == -1)
 		abort();
 	return fd;
+}
+
+static int
+spool(void)
+{
+	return spool_of(MESSAGE, sizeof(MESSAGE) - 1);
+}
+
+/* How many side files (my_mailbox.txt.tail.*) login's folder holds. */
+static size_t
+side_files(const char *login)
+{
+	char		 path[64];
+	struct dirent	*e;
+	size_t		 n = 0;
+	DIR		*dir;
+	int		 fd;
+
+	(void)snprintf(path, sizeof(path), "USERS/%s", login);
+	fd = openat(root_fd, path, O_RDONLY | O_DIRECTORY);
+	if (fd == -1 || (dir = fdopendir(fd)) == NULL)
+		abort();
+	while ((e = readdir(dir)) != NULL)
+		if (strncmp(e->d_name, STORE_TAIL_PREFIX,
+		    sizeof(STORE_TAIL_PREFIX) - 1) == 0)
+			n++;
+	(void)closedir(dir);
+	return n;
 }
 
 static void
@@ -125,6 +155,76 @@ test_failure(void)
 	(void)close(fd);
 }
 
+/* What the store finds at the end of a mailbox: a "." without LF (CRLF
+ * or not), a killed delivery's room, a foreign tail. */
+static void
+test_tails(void)
+{
+	static const char *const	 carol[] = { "carol" };
+	static const char		 killed[] = OLD "From: x\nTo\0\0\0\0";
+	const char			*failed = NULL;
+	int				 fd = spool(), rc;
+
+	put_file("USERS/carol/my_mailbox.txt", "From: w\r\nTo: c\r\n.\r", 18);
+	rc = deliver(root_fd, fd, &env, carol, 1, &failed);
+	ok(rc == 0 && file_is("USERS/carol/my_mailbox.txt",
+	    "From: w\r\nTo: c\r\n.\r\n" RECORD,
+	    sizeof("From: w\r\nTo: c\r\n.\r\n" RECORD) - 1),
+	    "deliver: a CRLF mailbox's last .\\r gets its LF, then the record");
+
+	put_file("USERS/carol/my_mailbox.txt", killed, sizeof(killed) - 1);
+	rc = deliver(root_fd, fd, &env, carol, 1, &failed);
+	ok(rc == 0 && file_is("USERS/carol/my_mailbox.txt", OLD RECORD,
+	    sizeof(OLD RECORD) - 1) && side_files("carol") == 0,
+	    "deliver: a killed delivery's tail is cut off");
+
+	put_file("USERS/carol/my_mailbox.txt", OLD "From x Thu Nov 27\nmbox\n",
+	    sizeof(OLD "From x Thu Nov 27\nmbox\n") - 1);
+	rc = deliver(root_fd, fd, &env, carol, 1, &failed);
+	ok(rc == 0 && file_is("USERS/carol/my_mailbox.txt", OLD RECORD,
+	    sizeof(OLD RECORD) - 1) && side_files("carol") == 1,
+	    "deliver: a foreign tail is moved aside, the record follows OLD");
+	(void)close(fd);
+}
+
+/* A message too big for one buffer goes through the store's sink, built
+ * again from the spool for each copy. */
+static void
+test_big(void)
+{
+	static const char *const	 logins[] = { "dave", "erin" };
+	static const char		 head[] = "Subject: Hello\nFrom: a@x\n\n";
+	static const char		 rec[] = "From: a@x\nTo: alice@x, bob@x\n"
+	    "Subject: Hello\nReceived: 2026-11-27 : 21 : 04\n\n";
+	const size_t			 body = 300 * 1024;
+	const char			*failed = NULL;
+	char				*msg, *want;
+	size_t				 i, mlen, wlen;
+	int				 fd, rc;
+
+	mlen = sizeof(head) - 1 + body;
+	wlen = sizeof(rec) - 1 + body + 2;
+	if ((msg = malloc(mlen)) == NULL || (want = malloc(wlen)) == NULL)
+		abort();
+	memcpy(msg, head, sizeof(head) - 1);
+	for (i = 0; i < body; i++)
+		msg[sizeof(head) - 1 + i] = i % 72 == 71 || i + 1 == body ?
+		    '\n' : 'a' + i % 26;
+	memcpy(want, rec, sizeof(rec) - 1);
+	memcpy(want + sizeof(rec) - 1, msg + sizeof(head) - 1, body);
+	memcpy(want + wlen - 2, ".\n", 2);
+	fd = spool_of(msg, mlen);
+	rc = deliver(root_fd, fd, &env, logins, 2, &failed);
+	ok(rc == 0, "deliver: a 300 KiB message to two logins (%s)",
+	    rc == 0 ? "ok" : strerror(errno));
+	ok(file_is("USERS/dave/my_mailbox.txt", want, wlen) &&
+	    file_is("USERS/erin/my_mailbox.txt", want, wlen),
+	    "deliver: both get the whole record");
+	(void)close(fd);
+	free(msg);
+	free(want);
+}
+
 int
 main(void)
 {
@@ -138,10 +238,12 @@ main(void)
 	root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd == -1)
 		abort();
-	mkdir_at(MBOX_USERS_DIR);
+	mkdir_at(STORE_USERS_DIR);
 	mkdir_at("USERS/alice");
 	test_two();
 	test_failure();
+	test_tails();
+	test_big();
 	(void)close(root_fd);
 	fixture_rm_tree(root);
 	return done_testing();

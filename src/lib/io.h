@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/* The basic I/O loops every module needs once: read or write a whole
+ * buffer, retrying short transfers and EINTR. Nothing here knows what a
+ * file holds. */
+#ifndef SOCKMAIL_IO_H
+#define SOCKMAIL_IO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Read exactly len bytes at off. Returns 0, or -1 with errno set (EIO
+ * when the file ends first). */
+int	io_read_at(int fd, void *buf, size_t len, off_t off);
+
+/* Read up to len bytes at off, retrying EINTR. Returns how many (0 at the
+ * end of the file), or -1 with errno set. */
+ssize_t	io_read_some(int fd, void *buf, size_t len, off_t off);
+
+/* Write all len bytes at the file position, or at off (io_write_at).
+ * Returns 0, or -1 with errno set. */
+int	io_write_all(int fd, const void *data, size_t len);
+int	io_write_at(int fd, const void *data, size_t len, off_t off);
+
+/* close(2) that leaves errno as it was, for error paths. */
+void	io_close_keep_errno(int fd);
+
+#endif
