@@ -79,7 +79,7 @@ finish_login(struct pop3_session *s, const struct timespec *started,
 		log_event(LOG_NOTICE, "auth-failed", "login %s failed (%u)",
 		    s->user[0] != '\0' ? s->user : "(invalid)",
 		    s->failed_logins);
-		(void)out_flush(&s->out);
+		(void)out_flush(&s->ses.out);
 		deadline.tv_sec += s->cfg->fail_delay_s;
 		sleep_until(&deadline);
 		pop3_reply(s, REPLY_BAD_LOGIN);
@@ -99,7 +99,7 @@ finish_login(struct pop3_session *s, const struct timespec *started,
 		}
 		return;
 	}
-	s->state = POP3_TRANSACTION;
+	session_set_state(&s->ses, POP3_TRANSACTION);
 	log_set_user(user->login);
 	maildrop_stat(&s->md, &count, &octets);
 	log_event(LOG_INFO, "login", "%s: %zu messages, %llu octets",
@@ -286,7 +286,7 @@ pop3_cmd_auth(struct pop3_session *s, char *arg)
 		return;
 	}
 	pop3_reply(s, "+ ");
-	st = line_read(&s->in, response, sizeof(response), &len, &crlf);
+	st = line_read(&s->ses.in, response, sizeof(response), &len, &crlf);
 	if (st == LINE_TOO_LONG) {
 		pop3_reply(s, "-ERR line too long");
 		return;
@@ -295,7 +295,7 @@ pop3_cmd_auth(struct pop3_session *s, char *arg)
 		pop3_idle_timeout(s);
 		return;
 	}
-	if (st != LINE_OK || s->in.last_cut) {
+	if (st != LINE_OK || s->ses.in.last_cut) {
 		s->done = true;		/* end of input or an error */
 		str_wipe(response, sizeof(response));
 		return;

@@ -14,25 +14,24 @@
 #include "pop3d.h"
 #include "log.h"
 #include "starttls.h"
-#include "str.h"
 #include "transport.h"
-
-#define IN(st)		(1u << (st))
-#define ANY_STATE	(~0u)
-#define VERB_MAX	8
 
 #define REPLY_GOODBYE	"+OK Thanks for using POP3 server"
 
 struct pop3_cmd {
-	const char	*verb;
-	unsigned	 allowed;	/* IN() bits of enum pop3_state */
-	void		(*run)(struct pop3_session *, char *arg);
+	struct session_cmd	 cmd;	/* allowed: bits of enum pop3_state */
+	void			(*run)(struct pop3_session *, char *arg);
+};
+
+static const char *const state_names[] = {
+	[POP3_AUTHORIZATION] = "authorization",
+	[POP3_TRANSACTION] = "transaction",
 };
 
 void
 pop3_send(struct pop3_session *s, const void *data, size_t len)
 {
-	(void)out_put(&s->out, data, len);
+	(void)out_put(&s->ses.out, data, len);
 }
 
 void
@@ -41,7 +40,7 @@ pop3_reply(struct pop3_session *s, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	(void)out_vline(&s->out, fmt, ap);
+	(void)out_vline(&s->ses.out, fmt, ap);
 	va_end(ap);
 }
 
@@ -91,7 +90,7 @@ cmd_stls(struct pop3_session *s, char *arg)
 		return;
 	}
 	pop3_reply(s, "+OK Begin TLS negotiation");
-	if (starttls(s->cfg->tls, &s->in, &s->out) < 0) {
+	if (starttls(s->cfg->tls, &s->ses.in, &s->ses.out) < 0) {
 		s->done = true;
 		return;
 	}
@@ -113,7 +112,7 @@ cmd_quit(struct pop3_session *s, char *arg)
 
 	(void)arg;
 	s->done = true;
-	if (s->state != POP3_TRANSACTION) {
+	if (s->ses.state != POP3_TRANSACTION) {
 		pop3_reply(s, REPLY_GOODBYE);
 		return;
 	}
@@ -131,61 +130,66 @@ cmd_quit(struct pop3_session *s, char *arg)
 	    REPLY_GOODBYE);
 }
 
+#define AUTHORIZATION	SESSION_IN(POP3_AUTHORIZATION)
+#define TRANSACTION	SESSION_IN(POP3_TRANSACTION)
+
 static const struct pop3_cmd pop3_cmds[] = {
-	{ "USER",	IN(POP3_AUTHORIZATION),	pop3_cmd_user },
-	{ "PASS",	IN(POP3_AUTHORIZATION),	pop3_cmd_pass },
-	{ "APOP",	IN(POP3_AUTHORIZATION),	pop3_cmd_apop },
-	{ "AUTH",	IN(POP3_AUTHORIZATION),	pop3_cmd_auth },
-	{ "STLS",	IN(POP3_AUTHORIZATION),	cmd_stls },
-	{ "CAPA",	ANY_STATE,		cmd_capa },
-	{ "QUIT",	ANY_STATE,		cmd_quit },
-	{ "NOOP",	IN(POP3_TRANSACTION),	cmd_noop },
-	{ "STAT",	IN(POP3_TRANSACTION),	pop3_cmd_stat },
-	{ "LIST",	IN(POP3_TRANSACTION),	pop3_cmd_list },
-	{ "RETR",	IN(POP3_TRANSACTION),	pop3_cmd_retr },
-	{ "TOP",	IN(POP3_TRANSACTION),	pop3_cmd_top },
-	{ "DELE",	IN(POP3_TRANSACTION),	pop3_cmd_dele },
-	{ "UIDL",	IN(POP3_TRANSACTION),	pop3_cmd_uidl },
-	{ "RSET",	IN(POP3_TRANSACTION),	pop3_cmd_rset },
+	{ { "USER",	AUTHORIZATION },	pop3_cmd_user },
+	{ { "PASS",	AUTHORIZATION },	pop3_cmd_pass },
+	{ { "APOP",	AUTHORIZATION },	pop3_cmd_apop },
+	{ { "AUTH",	AUTHORIZATION },	pop3_cmd_auth },
+	{ { "STLS",	AUTHORIZATION },	cmd_stls },
+	{ { "CAPA",	SESSION_ANY_STATE },	cmd_capa },
+	{ { "QUIT",	SESSION_ANY_STATE },	cmd_quit },
+	{ { "NOOP",	TRANSACTION },		cmd_noop },
+	{ { "STAT",	TRANSACTION },		pop3_cmd_stat },
+	{ { "LIST",	TRANSACTION },		pop3_cmd_list },
+	{ { "RETR",	TRANSACTION },		pop3_cmd_retr },
+	{ { "TOP",	TRANSACTION },		pop3_cmd_top },
+	{ { "DELE",	TRANSACTION },		pop3_cmd_dele },
+	{ { "UIDL",	TRANSACTION },		pop3_cmd_uidl },
+	{ { "RSET",	TRANSACTION },		pop3_cmd_rset },
 };
 
 static void
-dispatch(struct pop3_session *s, char *line, size_t len)
+run_cmd(void *owner, const struct session_cmd *cmd, char *arg)
 {
-	char verb[VERB_MAX + 1];
-	size_t vlen, i;
-	char *arg;
+	/* cmd is the first member of its row (C17 6.7.2.1). */
+	((const struct pop3_cmd *)cmd)->run(owner, arg);
+}
 
-	if (memchr(line, '\0', len) != NULL) {
-		pop3_reply(s, "-ERR NUL character in command");
-		return;
-	}
+/* A POP3 keyword runs to the first space, and exactly one space follows
+ * it (RFC 1939 3): a password may itself start with a blank. */
+static size_t
+split_verb(char *line, char **arg_out)
+{
+	size_t vlen;
+
 	vlen = strcspn(line, " ");
-	if (vlen == 0 || str_copy_n(verb, sizeof(verb), line, vlen) < 0) {
-		pop3_reply(s, "-ERR unrecognized command");
-		return;
-	}
-	/* One space between keyword and argument (RFC 1939 3): a password
-	 * may itself start with a blank. */
-	arg = line[vlen] == ' ' ? line + vlen + 1 : line + vlen;
-	for (i = 0; i < sizeof(pop3_cmds) / sizeof(pop3_cmds[0]); i++) {
-		if (!str_ieq(verb, pop3_cmds[i].verb))
-			continue;
-		if (!(pop3_cmds[i].allowed & IN(s->state))) {
-			pop3_reply(s, "-ERR command not valid in this state");
-			return;
-		}
-		pop3_cmds[i].run(s, arg);
-		return;
-	}
-	pop3_reply(s, "-ERR unrecognized command");
+	*arg_out = line[vlen] == ' ' ? line + vlen + 1 : line + vlen;
+	return vlen;
 }
 
 static void
-greet(struct pop3_session *s)
+engine_reply(void *owner, const char *text)
 {
+	pop3_reply(owner, "%s", text);
+}
+
+static void
+greet(void *owner)
+{
+	struct pop3_session *s = owner;
 	struct timespec now;
 
+	/* Implicit TLS (pop3s, RFC 8314): the handshake comes first. */
+	if (s->cfg->implicit_tls) {
+		if (starttls(s->cfg->tls, &s->ses.in, &s->ses.out) < 0) {
+			s->done = true;
+			return;
+		}
+		s->tls_active = true;
+	}
 	if (!s->cfg->apop) {
 		pop3_reply(s, "+OK POP3 server is ready");
 		return;
@@ -197,14 +201,35 @@ greet(struct pop3_session *s)
 	pop3_reply(s, "+OK POP3 server is ready %s", s->timestamp);
 }
 
+static void
+idle_timeout(void *owner)
+{
+	pop3_idle_timeout(owner);
+}
+
+static const struct session_proto pop3_proto = {
+	.cmds = pop3_cmds,
+	.ncmds = sizeof(pop3_cmds) / sizeof(pop3_cmds[0]),
+	.cmd_size = sizeof(pop3_cmds[0]),
+	.run = run_cmd,
+	.state_names = state_names,
+	/* RFC 2449 4: 255 octets with the CRLF. */
+	.line_max = POP3_LINE_MAX,
+	.reply_too_long = "-ERR line too long",
+	.reply_nul = "-ERR NUL character in command",
+	.reply_unknown = "-ERR unrecognized command",
+	.reply_state = "-ERR command not valid in this state",
+	.split = split_verb,
+	.reply = engine_reply,
+	.greet = greet,
+	.timeout = idle_timeout,
+	.after_line = NULL,
+};
+
 int
 pop3_session_run(const struct pop3_config *cfg, struct transport *t)
 {
-	char line[POP3_LINE_MAX + 1];
 	struct pop3_session *s;
-	enum line_status st;
-	size_t len;
-	bool crlf;
 	int status;
 
 	s = calloc(1, sizeof(*s));
@@ -213,57 +238,10 @@ pop3_session_run(const struct pop3_config *cfg, struct transport *t)
 		return 1;
 	}
 	s->cfg = cfg;
-	line_reader_init(&s->in, t, cfg->timeout_s);
-	out_init(&s->out, t);
-	s->in.before_wait = out_flush_hook;
-	s->in.before_wait_arg = &s->out;
-	s->state = POP3_AUTHORIZATION;
+	/* State 0: POP3_AUTHORIZATION. */
+	session_init(&s->ses, &pop3_proto, s, &s->done, t, cfg->timeout_s);
 	maildrop_init(&s->md);
-
-	log_event(LOG_INFO, "connect", "session started");
-	/* Implicit TLS (pop3s, RFC 8314): the handshake comes first. */
-	if (cfg->implicit_tls) {
-		if (starttls(cfg->tls, &s->in, &s->out) < 0)
-			s->done = true;
-		else
-			s->tls_active = true;
-	}
-	if (!s->done)
-		greet(s);
-	while (!s->done) {
-		st = line_read(&s->in, line, sizeof(line), &len, &crlf);
-		switch (st) {
-		case LINE_OK:
-			/* A command cut off by the end of input is not
-			 * carried out: a QUIT the client never finished
-			 * must not commit its DELEs. */
-			if (s->in.last_cut) {
-				s->done = true;
-				break;
-			}
-			/* RFC 2449 4: 255 octets with the CRLF. */
-			if (len + (crlf ? 2 : 1) > POP3_LINE_MAX)
-				pop3_reply(s, "-ERR line too long");
-			else
-				dispatch(s, line, len);
-			break;
-		case LINE_TOO_LONG:
-			pop3_reply(s, "-ERR line too long");
-			break;
-		case LINE_TIMEOUT:
-			pop3_idle_timeout(s);
-			break;
-		case LINE_EOF:
-		case LINE_ERR:
-			s->done = true;
-			break;
-		}
-		str_wipe(line, sizeof(line));
-		if (s->out.failed)
-			s->done = true;
-	}
-	(void)out_flush(&s->out);
-	log_event(LOG_INFO, "disconnect", "session ended");
+	session_run(&s->ses);
 	status = s->exit_status;
 	maildrop_close(&s->md);
 	free(s->read_buf);

@@ -7,9 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "line.h"
 #include "maildrop.h"
-#include "out.h"
+#include "session.h"
 #include "userdb.h"
 
 #define POP3_LINE_MAX		255	/* RFC 2449 4, CRLF included */
@@ -33,6 +32,9 @@ struct pop3_config {
 	bool		 auth_needs_tls; /* -R and a remote peer */
 };
 
+/* RFC 1939's states, named "authorization" and "transaction" in the
+ * debug log. UPDATE is QUIT's own business, never a state a command can
+ * find the session in. */
 enum pop3_state {
 	POP3_AUTHORIZATION,
 	POP3_TRANSACTION,
@@ -40,9 +42,7 @@ enum pop3_state {
 
 struct pop3_session {
 	const struct pop3_config	*cfg;
-	struct line_reader		 in;
-	struct out			 out;
-	enum pop3_state			 state;
+	struct session			 ses;		/* in, out, state */
 	bool				 done;
 	bool				 tls_active;	/* STLS or -S done */
 	int				 exit_status;

@@ -94,7 +94,7 @@ receive(struct smtp_session *s, bool crlf, struct data_stats *st)
 	size_t len;
 
 	for (;;) {
-		ls = line_read_part(&s->in, piece, sizeof(piece) - 2, &len, &end);
+		ls = line_read_part(&s->ses.in, piece, sizeof(piece) - 2, &len, &end);
 		switch (ls) {
 		case LINE_OK:
 			break;

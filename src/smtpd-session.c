@@ -16,19 +16,17 @@
 #include "transport.h"
 #include "userdb.h"
 
-#define IN(st)		(1u << (st))
-#define ANY_STATE	(~0u)
-#define VERB_MAX	16
-
 #define REPLY_SYNTAX	"501 Syntax error in parameters or arguments"
 #define REPLY_SEQUENCE	"503 Bad sequence of commands"
 #define REPLY_PARAMS	"555 MAIL FROM/RCPT TO parameters not recognized or not implemented"
 #define REPLY_LOCAL	"451 Requested action aborted: local error in processing"
 
+/* Where MAIL has been accepted. */
+#define AFTER_MAIL	(SESSION_IN(SMTP_MAIL) | SESSION_IN(SMTP_RCPT))
+
 struct smtp_cmd {
-	const char	*verb;
-	unsigned	 allowed;	/* IN() bits of enum smtp_state */
-	void		(*run)(struct smtp_session *, char *arg);
+	struct session_cmd	 cmd;	/* allowed: bits of enum smtp_state */
+	void			(*run)(struct smtp_session *, char *arg);
 };
 
 static const char *const state_names[] = {
@@ -38,16 +36,23 @@ static const char *const state_names[] = {
 	[SMTP_RCPT] = "rcpt",
 };
 
+/* Every 5xx reply counts as an error (SPEC 4); text is a reply, or the
+ * format of one, which starts with its code. */
+static void
+count_reply(struct smtp_session *s, const char *text)
+{
+	if (text[0] == '5')
+		s->errors++;
+}
+
 void
 smtp_reply(struct smtp_session *s, const char *fmt, ...)
 {
 	va_list ap;
 
-	/* Every reply's format starts with its code. */
-	if (fmt[0] == '5')
-		s->errors++;
+	count_reply(s, fmt);
 	va_start(ap, fmt);
-	(void)out_vline(&s->out, fmt, ap);
+	(void)out_vline(&s->ses.out, fmt, ap);
 	va_end(ap);
 }
 
@@ -60,22 +65,13 @@ smtp_close(struct smtp_session *s, int exit_status)
 	s->exit_status = exit_status;
 }
 
-static void
-set_state(struct smtp_session *s, enum smtp_state state)
-{
-	if (s->state != state)
-		log_event(LOG_DEBUG, "state", "%s -> %s",
-		    state_names[s->state], state_names[state]);
-	s->state = state;
-}
-
 void
 smtp_reset_transaction(struct smtp_session *s)
 {
 	s->from[0] = '\0';
 	s->nrcpt = 0;
-	if (s->state != SMTP_GREETED)
-		set_state(s, SMTP_HELLO);
+	if (s->ses.state != SMTP_GREETED)
+		session_set_state(&s->ses, SMTP_HELLO);
 }
 
 /* Take the HELO/EHLO argument; replies 501 and returns -1 if unfit. */
@@ -90,7 +86,7 @@ take_helo(struct smtp_session *s, const char *arg)
 		return -1;
 	}
 	smtp_reset_transaction(s);
-	set_state(s, SMTP_HELLO);
+	session_set_state(&s->ses, SMTP_HELLO);
 	return 0;
 }
 
@@ -133,14 +129,14 @@ cmd_starttls(struct smtp_session *s, char *arg)
 		return;
 	}
 	smtp_reply(s, "220 Ready to start TLS");
-	if (starttls(s->cfg->tls, &s->in, &s->out) < 0) {
+	if (starttls(s->cfg->tls, &s->ses.in, &s->ses.out) < 0) {
 		s->done = true;
 		return;
 	}
 	s->tls_active = true;
 	s->helo[0] = '\0';
 	smtp_reset_transaction(s);
-	set_state(s, SMTP_GREETED);
+	session_set_state(&s->ses, SMTP_GREETED);
 }
 
 static char *
@@ -251,7 +247,7 @@ mail_path(struct smtp_session *s, char *arg)
 		return;
 	}
 	s->nrcpt = 0;
-	set_state(s, SMTP_MAIL);
+	session_set_state(&s->ses, SMTP_MAIL);
 	smtp_reply(s, "250 <%s>... Sender ok", s->from);
 }
 
@@ -335,7 +331,7 @@ rcpt_path(struct smtp_session *s, char *arg)
 		(void)str_copy(r->login, sizeof(r->login), user.login);
 		(void)str_copy(r->addr, sizeof(r->addr), addr);
 	}
-	set_state(s, SMTP_RCPT);
+	session_set_state(&s->ses, SMTP_RCPT);
 	smtp_reply(s, "250 %s... Recipient ok", r->login);
 }
 
@@ -373,7 +369,7 @@ cmd_data(struct smtp_session *s, char *arg)
 		smtp_reply(s, "554 No valid recipients");
 		return;
 	}
-	smtp_receive_data(s, s->cmd_crlf);
+	smtp_receive_data(s, s->ses.crlf);
 }
 
 static void
@@ -422,20 +418,27 @@ cmd_quit(struct smtp_session *s, char *arg)
 }
 
 static const struct smtp_cmd smtp_cmds[] = {
-	{ "HELO",	ANY_STATE,			cmd_helo },
-	{ "EHLO",	ANY_STATE,			cmd_ehlo },
-	{ "MAIL",	IN(SMTP_HELLO),			cmd_mail },
-	{ "MAIL_FROM",	IN(SMTP_HELLO),			cmd_mail_from },
-	{ "RCPT",	IN(SMTP_MAIL) | IN(SMTP_RCPT),	cmd_rcpt },
-	{ "RCPT_TO",	IN(SMTP_MAIL) | IN(SMTP_RCPT),	cmd_rcpt_to },
-	{ "DATA",	IN(SMTP_MAIL) | IN(SMTP_RCPT),	cmd_data },
-	{ "RSET",	ANY_STATE,			cmd_rset },
-	{ "NOOP",	ANY_STATE,			cmd_noop },
-	{ "VRFY",	ANY_STATE,			cmd_vrfy },
-	{ "HELP",	ANY_STATE,			cmd_help },
-	{ "QUIT",	ANY_STATE,			cmd_quit },
-	{ "STARTTLS",	ANY_STATE,			cmd_starttls },
+	{ { "HELO",	SESSION_ANY_STATE },	cmd_helo },
+	{ { "EHLO",	SESSION_ANY_STATE },	cmd_ehlo },
+	{ { "MAIL",	SESSION_IN(SMTP_HELLO) }, cmd_mail },
+	{ { "MAIL_FROM", SESSION_IN(SMTP_HELLO) }, cmd_mail_from },
+	{ { "RCPT",	AFTER_MAIL },		cmd_rcpt },
+	{ { "RCPT_TO",	AFTER_MAIL },		cmd_rcpt_to },
+	{ { "DATA",	AFTER_MAIL },		cmd_data },
+	{ { "RSET",	SESSION_ANY_STATE },	cmd_rset },
+	{ { "NOOP",	SESSION_ANY_STATE },	cmd_noop },
+	{ { "VRFY",	SESSION_ANY_STATE },	cmd_vrfy },
+	{ { "HELP",	SESSION_ANY_STATE },	cmd_help },
+	{ { "QUIT",	SESSION_ANY_STATE },	cmd_quit },
+	{ { "STARTTLS",	SESSION_ANY_STATE },	cmd_starttls },
 };
+
+static void
+run_cmd(void *owner, const struct session_cmd *cmd, char *arg)
+{
+	/* cmd is the first member of its row (C17 6.7.2.1). */
+	((const struct smtp_cmd *)cmd)->run(owner, arg);
+}
 
 static bool
 is_verb_char(char c)
@@ -443,37 +446,78 @@ is_verb_char(char c)
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
 }
 
-/* Find the command of line (len bytes) and run it. */
-static void
-dispatch(struct smtp_session *s, char *line, size_t len)
+/* An SMTP verb is letters and '_' (the write-up's MAIL_FROM), ended by a
+ * space, a ':' (which starts the argument: "MAIL_FROM:<a>") or the end. */
+static size_t
+split_verb(char *line, char **arg_out)
 {
-	char verb[VERB_MAX + 1];
-	size_t vlen, i;
+	size_t vlen;
 
-	if (memchr(line, '\0', len) != NULL) {
-		smtp_reply(s, "500 Syntax error, NUL character in command");
-		return;
-	}
 	for (vlen = 0; is_verb_char(line[vlen]); vlen++)
 		;
-	if (vlen == 0 || str_copy_n(verb, sizeof(verb), line, vlen) < 0 ||
-	    (line[vlen] != '\0' && line[vlen] != ' ' && line[vlen] != ':')) {
-		smtp_reply(s, "500 Syntax error, command unrecognized");
-		return;
-	}
-	for (i = 0; i < sizeof(smtp_cmds) / sizeof(smtp_cmds[0]); i++) {
-		if (!str_ieq(verb, smtp_cmds[i].verb))
-			continue;
-		if (!(smtp_cmds[i].allowed & IN(s->state))) {
-			smtp_reply(s, REPLY_SEQUENCE);
-			return;
-		}
-		smtp_cmds[i].run(s, line[vlen] == ':' ? line + vlen :
-		    skip_spaces(line + vlen));
-		return;
-	}
-	smtp_reply(s, "500 Syntax error, command unrecognized");
+	if (line[vlen] != '\0' && line[vlen] != ' ' && line[vlen] != ':')
+		return 0;
+	*arg_out = line[vlen] == ':' ? line + vlen : skip_spaces(line + vlen);
+	return vlen;
 }
+
+static void
+engine_reply(void *owner, const char *text)
+{
+	struct smtp_session *s = owner;
+
+	count_reply(s, text);
+	(void)out_line(&s->ses.out, "%s", text);
+}
+
+static void
+greet(void *owner)
+{
+	struct smtp_session *s = owner;
+
+	smtp_reply(s, "220 %s Service ready", s->cfg->domain);
+}
+
+static void
+idle_timeout(void *owner)
+{
+	struct smtp_session *s = owner;
+
+	log_event(LOG_INFO, "timeout", "idle for %d s", s->cfg->timeout_s);
+	smtp_close(s, 0);
+}
+
+/* SPEC 4: right after the 20th 5xx reply, 421 and the end. */
+static void
+count_errors(void *owner)
+{
+	struct smtp_session *s = owner;
+
+	if (!s->done && s->errors >= SMTP_ERRORS_MAX) {
+		log_event(LOG_INFO, "errors", "%u errors, hanging up",
+		    s->errors);
+		smtp_close(s, 0);
+	}
+}
+
+static const struct session_proto smtp_proto = {
+	.cmds = smtp_cmds,
+	.ncmds = sizeof(smtp_cmds) / sizeof(smtp_cmds[0]),
+	.cmd_size = sizeof(smtp_cmds[0]),
+	.run = run_cmd,
+	.state_names = state_names,
+	/* RFC 5321 4.5.3.1.4: 512 octets with the CRLF. */
+	.line_max = SMTP_LINE_MAX,
+	.reply_too_long = "500 Line too long",
+	.reply_nul = "500 Syntax error, NUL character in command",
+	.reply_unknown = "500 Syntax error, command unrecognized",
+	.reply_state = REPLY_SEQUENCE,
+	.split = split_verb,
+	.reply = engine_reply,
+	.greet = greet,
+	.timeout = idle_timeout,
+	.after_line = count_errors,
+};
 
 static struct smtp_session *
 session_new(const struct smtp_config *cfg, struct transport *t)
@@ -484,11 +528,8 @@ session_new(const struct smtp_config *cfg, struct transport *t)
 	if (s == NULL)
 		return NULL;
 	s->cfg = cfg;
-	line_reader_init(&s->in, t, cfg->timeout_s);
-	out_init(&s->out, t);
-	s->in.before_wait = out_flush_hook;
-	s->in.before_wait_arg = &s->out;
-	s->state = SMTP_GREETED;
+	/* State 0: SMTP_GREETED. */
+	session_init(&s->ses, &smtp_proto, s, &s->done, t, cfg->timeout_s);
 	s->spool_fd = -1;
 	return s;
 }
@@ -505,11 +546,7 @@ session_free(struct smtp_session *s)
 int
 smtp_session_run(const struct smtp_config *cfg, struct transport *t)
 {
-	char line[SMTP_LINE_MAX + 1];
 	struct smtp_session *s;
-	enum line_status st;
-	size_t len;
-	bool crlf;
 	int status;
 
 	s = session_new(cfg, t);
@@ -517,49 +554,7 @@ smtp_session_run(const struct smtp_config *cfg, struct transport *t)
 		log_event(LOG_ERR, "fatal", "out of memory");
 		return 1;
 	}
-	log_event(LOG_INFO, "connect", "session started");
-	smtp_reply(s, "220 %s Service ready", cfg->domain);
-	while (!s->done) {
-		st = line_read(&s->in, line, sizeof(line), &len, &crlf);
-		switch (st) {
-		case LINE_OK:
-			/* A command cut off by the end of input is not
-			 * carried out: the client never finished it. */
-			if (s->in.last_cut) {
-				s->done = true;
-				break;
-			}
-			/* RFC 5321 4.5.3.1.4: 512 octets with the CRLF. */
-			if (len + (crlf ? 2 : 1) > SMTP_LINE_MAX) {
-				smtp_reply(s, "500 Line too long");
-				break;
-			}
-			s->cmd_crlf = crlf;
-			dispatch(s, line, len);
-			break;
-		case LINE_TOO_LONG:
-			smtp_reply(s, "500 Line too long");
-			break;
-		case LINE_TIMEOUT:
-			log_event(LOG_INFO, "timeout", "idle for %d s",
-			    cfg->timeout_s);
-			smtp_close(s, 0);
-			break;
-		case LINE_EOF:
-		case LINE_ERR:
-			s->done = true;
-			break;
-		}
-		if (!s->done && s->errors >= SMTP_ERRORS_MAX) {
-			log_event(LOG_INFO, "errors", "%u errors, hanging up",
-			    s->errors);
-			smtp_close(s, 0);
-		}
-		if (s->out.failed)
-			s->done = true;
-	}
-	(void)out_flush(&s->out);
-	log_event(LOG_INFO, "disconnect", "session ended");
+	session_run(&s->ses);
 	status = s->exit_status;
 	session_free(s);
 	return status;

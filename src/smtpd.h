@@ -9,8 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "line.h"
-#include "out.h"
+#include "session.h"
 #include "userdb.h"
 
 #define SMTP_LINE_MAX		512	/* RFC 5321 4.5.3.1.4, CRLF included */
@@ -33,6 +32,8 @@ struct smtp_config {
 	const struct tls_hook *tls;	/* STARTTLS/STLS; NULL: no TLS */
 };
 
+/* The session's states, named "greeted", "hello", "mail" and "rcpt" in
+ * the debug log. */
 enum smtp_state {
 	SMTP_GREETED,		/* no HELO/EHLO yet */
 	SMTP_HELLO,		/* ready for MAIL */
@@ -47,13 +48,10 @@ struct smtp_rcpt {
 
 struct smtp_session {
 	const struct smtp_config	*cfg;
-	struct line_reader		 in;
-	struct out			 out;
-	enum smtp_state			 state;
+	struct session			 ses;		/* in, out, state */
 	unsigned			 errors;	/* 5xx replies sent */
 	bool				 done;		/* end the session */
 	bool				 tls_active;	/* after STARTTLS */
-	bool				 cmd_crlf;	/* the command ended in CRLF */
 	int				 exit_status;
 	int				 spool_fd;	/* -1 until first DATA */
 	struct wbuf			*spool_w;	/* writes to spool_fd */

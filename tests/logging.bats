@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# sockmail-smtpd's log (SPEC §8): one line per session event on stderr when
+# The handlers' log (SPEC §8): one line per session event on stderr when
 # stderr is a plain file; never a log line to the client, also when fds 0,
 # 1 and 2 are all the client's socket (as under xinetd).
 
@@ -84,6 +84,43 @@ assert_only_replies() {
 		run grep -c -F -e "$secret" "$BATS_TEST_TMPDIR/log"
 		assert_output 0
 	done
+}
+
+@test "with SOCKMAIL_DEBUG=1 the SMTP state changes are logged, and without it none" {
+	printf '%s\r\n' 'HELO client.example' 'MAIL FROM:<labxyz@client.example>' \
+	    'RCPT TO:<alice@test.example>' RSET QUIT |
+	    SOCKMAIL_DEBUG=1 timeout 20 "$SMTPD" -d "$MAILROOT" -n test.example \
+	    >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/log"
+	assert_only_replies "$BATS_TEST_TMPDIR/out"
+	cat "$BATS_TEST_TMPDIR/log"
+	run grep -o -E 'state: [a-z]+ -> [a-z]+' "$BATS_TEST_TMPDIR/log"
+	assert_output - <<-'EOF'
+	state: greeted -> hello
+	state: hello -> mail
+	state: mail -> rcpt
+	state: rcpt -> hello
+	EOF
+
+	printf '%s\r\n' 'HELO client.example' QUIT |
+	    timeout 20 "$SMTPD" -d "$MAILROOT" -n test.example \
+	    >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/log"
+	run grep -c -e ' -> ' "$BATS_TEST_TMPDIR/log"
+	assert_output 0
+}
+
+@test "with SOCKMAIL_DEBUG=1 a POP3 login logs authorization -> transaction, and no password" {
+	printf '%s\r\n' 'USER labxyz' 'PASS wrongpass' 'USER labxyz' \
+	    'PASS labpass' STAT QUIT |
+	    SOCKMAIL_DEBUG=1 timeout 20 "$POP3D" -d "$MAILROOT" -n test.example \
+	    -f 0 >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/log"
+	run tr -d '\r' <"$BATS_TEST_TMPDIR/out"
+	assert_line -n 4 "+OK maildrop has 0 messages (0 octets)"
+	cat "$BATS_TEST_TMPDIR/log"
+	# Exactly one transition, logged by the state event like SMTP's.
+	run grep -E -o 'state: [a-z]+ -> [a-z]+' "$BATS_TEST_TMPDIR/log"
+	assert_output 'state: authorization -> transaction'
+	run grep -c -F -e labpass -e wrongpass "$BATS_TEST_TMPDIR/log"
+	assert_output 0
 }
 
 # socketpair_session ROOT LINE...: run the handler on mail root ROOT with

@@ -12,7 +12,9 @@
 #include "fixture.h"
 #include "tap.h"
 #include "pop3d.h"
+#include "session.h"
 #include "smtpd.h"
+#include "str.h"
 #include "tls.h"
 #include "transport.h"
 
@@ -181,6 +183,185 @@ test_starttls_discards(void)
 	    "stls: CAPA sent with STLS is never answered");
 }
 
+/* A protocol of two verbs, to see the engine alone: ONE moves from state
+ * 0 to 1, TWO works only in state 1, END ends the session. */
+struct toy {
+	struct session	ses;
+	bool		done;
+	char		last_arg[32];
+};
+
+struct toy_cmd {
+	struct session_cmd	 cmd;
+	void			(*run)(struct toy *, char *arg);
+};
+
+static void
+toy_one(struct toy *t, char *arg)
+{
+	(void)str_copy(t->last_arg, sizeof(t->last_arg), arg);
+	session_set_state(&t->ses, 1);
+	(void)out_line(&t->ses.out, "one");
+}
+
+static void
+toy_two(struct toy *t, char *arg)
+{
+	(void)str_copy(t->last_arg, sizeof(t->last_arg), arg);
+	(void)out_line(&t->ses.out, "two");
+}
+
+static void
+toy_end(struct toy *t, char *arg)
+{
+	(void)arg;
+	t->done = true;
+	(void)out_line(&t->ses.out, "bye");
+}
+
+static const struct toy_cmd toy_cmds[] = {
+	{ { "ONE", SESSION_IN(0) },		toy_one },
+	{ { "TWO", SESSION_IN(1) },		toy_two },
+	{ { "END", SESSION_ANY_STATE },		toy_end },
+};
+
+static void
+toy_run(void *owner, const struct session_cmd *cmd, char *arg)
+{
+	((const struct toy_cmd *)cmd)->run(owner, arg);
+}
+
+/* The verb is up to a '/', the argument after it. */
+static size_t
+toy_split(char *line, char **arg_out)
+{
+	size_t vlen = strcspn(line, "/");
+
+	*arg_out = line[vlen] == '/' ? line + vlen + 1 : line + vlen;
+	return vlen;
+}
+
+static void
+toy_reply(void *owner, const char *text)
+{
+	(void)out_line(&((struct toy *)owner)->ses.out, "%s", text);
+}
+
+static void
+toy_greet(void *owner)
+{
+	toy_reply(owner, "hello");
+}
+
+static void
+toy_timeout(void *owner)
+{
+	toy_reply(owner, "late");
+	((struct toy *)owner)->done = true;
+}
+
+static const char *const toy_states[] = { "zero", "one" };
+
+static const struct session_proto toy_proto = {
+	.cmds = toy_cmds,
+	.ncmds = sizeof(toy_cmds) / sizeof(toy_cmds[0]),
+	.cmd_size = sizeof(toy_cmds[0]),
+	.run = toy_run,
+	.state_names = toy_states,
+	.line_max = 10,
+	.reply_too_long = "long",
+	.reply_nul = "nul",
+	.reply_unknown = "what",
+	.reply_state = "not now",
+	.split = toy_split,
+	.reply = toy_reply,
+	.greet = toy_greet,
+	.timeout = toy_timeout,
+};
+
+static void
+test_engine(void)
+{
+	/* TWO too early; a verb in other case; an unknown verb, an empty
+	 * line and a line the split hook finds no verb in; a NUL; 9 octets
+	 * and CR LF are one too many, 8 are not; END ends it, so the last
+	 * line is never read. */
+	static const char in[] = "two\r\nOne/a b\r\nTWO/c\r\nTHREE\r\n\r\n/x\r\n"
+	    "tw\0o\r\nTWO/45678\r\nTWO/4567\r\nEND\r\nTWO\r\n";
+	static const char want[] = "hello\r\nnot now\r\none\r\ntwo\r\nwhat\r\n"
+	    "what\r\nwhat\r\nnul\r\nlong\r\ntwo\r\nbye\r\n";
+	struct mem_transport t;
+	struct toy toy = { .done = false };
+	char out[256];
+
+	mem_transport_init(&t, in, sizeof(in) - 1, out, sizeof(out));
+	session_init(&toy.ses, &toy_proto, &toy, &toy.done, &t.base, 5);
+	session_run(&toy.ses);
+	ok(t.out_len == sizeof(want) - 1 && memcmp(out, want, t.out_len) == 0,
+	    "engine: wrong state, any case, unknown, NUL and over-long lines "
+	    "get the protocol's replies; the command after END is not read");
+	ok(toy.ses.state == 1 && strcmp(toy.last_arg, "4567") == 0,
+	    "engine: a command moves the state; the split hook gives the "
+	    "argument");
+}
+
+/* What both handlers answered before they shared the engine, byte for
+ * byte: an unknown verb, a verb in the wrong state, a NUL in a command,
+ * and a line one octet over the limit beside one at the limit. */
+static void
+test_same_refusals(void)
+{
+	char in[2048], out[2048], pad[600];
+	const struct smtp_config scfg = { .root_fd = root_fd, .domain = "t",
+	    .timeout_s = 5, .size_max = 1000 };
+	const struct pop3_config pcfg = { .root_fd = root_fd, .domain = "t",
+	    .timeout_s = 5 };
+	static const char smtp_want[] =
+	    "220 t Service ready\r\n"
+	    "500 Syntax error, command unrecognized\r\n"
+	    "500 Syntax error, command unrecognized\r\n"
+	    "503 Bad sequence of commands\r\n"
+	    "500 Syntax error, NUL character in command\r\n"
+	    "250 OK\r\n"
+	    "500 Line too long\r\n"
+	    "250 OK\r\n"
+	    "221 t Service closing transmission channel\r\n";
+	static const char pop3_want[] =
+	    "+OK POP3 server is ready\r\n"
+	    "-ERR unrecognized command\r\n"
+	    "-ERR unrecognized command\r\n"
+	    "-ERR command not valid in this state\r\n"
+	    "-ERR NUL character in command\r\n"
+	    "+OK send PASS\r\n"
+	    "-ERR line too long\r\n"
+	    "+OK send PASS\r\n"
+	    "+OK Thanks for using POP3 server\r\n";
+	struct mem_transport t;
+	size_t n;
+
+	memset(pad, 'x', sizeof(pad));
+	/* SMTP: 512 octets with CR LF is the limit (RFC 5321); a bare LF
+	 * leaves room for one more. */
+	n = (size_t)snprintf(in, sizeof(in), "FOO\r\nMAIL-FROM:<a>\r\n"
+	    "RCPT TO:<alice@t>\r\nNO%cOP\r\nNOOP %.*s\r\nNOOP %.*s\r\n"
+	    "NOOP %.*s\nquit\r\n", '\0', 505, pad, 506, pad, 506, pad);
+	mem_transport_init(&t, in, n, out, sizeof(out));
+	ok(smtp_session_run(&scfg, &t.base) == 0 &&
+	    t.out_len == sizeof(smtp_want) - 1 &&
+	    memcmp(out, smtp_want, t.out_len) == 0,
+	    "smtp: the engine's refusals are the old replies");
+
+	/* POP3: 255 octets with CR LF (RFC 2449). */
+	n = (size_t)snprintf(in, sizeof(in), "FOO\r\n USER x\r\nSTAT\r\n"
+	    "NO%cOP\r\nUSER %.*s\r\nUSER %.*s\r\nUSER %.*s\nQuit\r\n", '\0',
+	    248, pad, 249, pad, 249, pad);
+	mem_transport_init(&t, in, n, out, sizeof(out));
+	ok(pop3_session_run(&pcfg, &t.base) == 0 &&
+	    t.out_len == sizeof(pop3_want) - 1 &&
+	    memcmp(out, pop3_want, t.out_len) == 0,
+	    "pop3: the engine's refusals are the old replies");
+}
+
 int
 main(void)
 {
@@ -196,6 +377,8 @@ main(void)
 	test_smtp_garbage();
 	test_pop3();
 	test_starttls_discards();
+	test_engine();
+	test_same_refusals();
 	(void)close(root_fd);
 	fixture_rm_tree(root);
 	return done_testing();
