@@ -396,3 +396,94 @@ run_transcript() {
 	fi
 	return "$bad"
 }
+
+# --- tails moved aside (SPEC §3) ----------------------------------------------
+
+# side_files LOGIN: the names of the side files in LOGIN's folder
+# (my_mailbox.txt.tail.*), one a line, sorted; nothing when there are none.
+side_files() {
+	local f
+	for f in "$MAILROOT/USERS/$1/my_mailbox.txt.tail."*; do
+		if [[ -e $f ]]; then
+			printf '%s\n' "${f##*/}"
+		fi
+	done | LC_ALL=C sort
+}
+
+# assert_no_side_file LOGIN: no tail of LOGIN's mailbox was moved aside.
+assert_no_side_file() {
+	local got
+	got=$(side_files "$1")
+	if [[ -n $got ]]; then
+		printf '%s\n' "$got" |
+			batslib_decorate "unexpected side file of $1" | fail
+	fi
+}
+
+# assert_side_file LOGIN WANT [LOG]: LOGIN's folder holds exactly one side
+# file; it is named my_mailbox.txt.tail.<UTC time, now give or take two
+# minutes>.<this host>.<pid>, is a 0600 regular file with one link, and
+# holds exactly the bytes of the file WANT. With LOG (a handler's stderr,
+# SOCKMAIL_LOG=stderr), a `tail` event of that very pid names it. Sets
+# SIDE_FILE (its path).
+assert_side_file() {
+	local login=$1 want=$2 log=${3-} names name stamp pid t now re
+	names=$(side_files "$login")
+	if [[ -z $names || $names == *$'\n'* ]]; then
+		printf '%s\n' "${names:-<none>}" |
+			batslib_decorate "expected one side file of $login" | fail
+		return
+	fi
+	name=$names
+	SIDE_FILE=$MAILROOT/USERS/$login/$name
+	re='^my_mailbox\.txt\.tail\.([0-9]{8}T[0-9]{6}Z)\.(.+)\.([0-9]+)$'
+	if [[ ! $name =~ $re ]]; then
+		fail "side file name not of the form my_mailbox.txt.tail.<time>.<host>.<pid>: $name"
+		return
+	fi
+	stamp=${BASH_REMATCH[1]} pid=${BASH_REMATCH[3]}
+	if [[ ${BASH_REMATCH[2]} != "$(uname -n)" ]]; then
+		fail "side file $name: host is not $(uname -n)"
+		return
+	fi
+	t=$(date -u -d "${stamp:0:4}-${stamp:4:2}-${stamp:6:2} ${stamp:9:2}:${stamp:11:2}:${stamp:13:2}Z" +%s) ||
+	    { fail "side file $name: bad time $stamp"; return; }
+	now=$(date -u +%s)
+	if ((t < now - 120 || t > now + 120)); then
+		fail "side file $name: time $stamp is not now ($(date -u +%Y%m%dT%H%M%SZ))"
+		return
+	fi
+	if [[ -L $SIDE_FILE || ! -f $SIDE_FILE ]]; then
+		fail "side file $name is not a regular file"
+		return
+	fi
+	assert_equal "$(stat -c '%a %h' "$SIDE_FILE")" "600 1"
+	if ! cmp "$want" "$SIDE_FILE" >&2; then
+		{
+			printf 'expected (%d bytes):\n' "$(wc -c <"$want")"
+			od -c "$want" | head -20
+			printf 'side file (%d bytes):\n' "$(wc -c <"$SIDE_FILE")"
+			od -c "$SIDE_FILE" | head -20
+		} | batslib_decorate "side file of $login differs" | fail
+		return
+	fi
+	if [[ -n $log ]] && ! LC_ALL=C grep -a -q -E \
+	    "^sockmail-(smtpd|pop3d)\[$pid\]: [a-z]+ tail: .*mailbox of $login: .*\\b${name//./\\.}\\b" "$log"; then
+		batslib_decorate "no tail event of pid $pid naming $name" <"$log" | fail
+	fi
+}
+
+# assert_log_event LOG EVENT LOGIN: LOG holds an EVENT event (e.g.
+# torn-tail) about LOGIN's mailbox.
+assert_log_event() {
+	if ! LC_ALL=C grep -a -q -E "^sockmail-(smtpd|pop3d)\[[0-9]+\]: [a-z]+ $2: mailbox of $3: " "$1"; then
+		batslib_decorate "no $2 event for $3 in $1" <"$1" | fail
+	fi
+}
+
+# refute_log_event LOG EVENT: LOG holds no EVENT event.
+refute_log_event() {
+	if LC_ALL=C grep -a -q -E "^sockmail-(smtpd|pop3d)\[[0-9]+\]: [a-z]+ $2: " "$1"; then
+		batslib_decorate "unexpected $2 event in $1" <"$1" | fail
+	fi
+}

@@ -123,9 +123,12 @@ OUTSIDE_TARGET = b"outside the mail root: never to be written\n"
 
 
 def pop3_size(message: bytes) -> int:
-    """A stored message's POP3 size: CRLF endings, dot-stuffing not counted."""
+    """A stored message's POP3 size: CRLF endings, dot-stuffing not counted.
+    A CR right before a stored line's LF is part of its line ending, not of
+    the line (SPEC section 3); any other CR is content."""
     lines = message.split(b"\n")[:-2]       # drop the "." line and the end
-    return sum(len(line) - line.startswith(b".") + 2 for line in lines)
+    return sum(len(line) - line.endswith(b"\r") - line.startswith(b".") + 2
+               for line in lines)
 
 
 def maildrop_line(messages: list[bytes]) -> str:
@@ -357,6 +360,7 @@ class Case:
     setup: Callable[[Path], None] | None = None     # gets the mail root
     deliveries: dict[str, int] = dataclasses.field(default_factory=dict)
     final_mailboxes: dict[str, bytes] = dataclasses.field(default_factory=dict)
+    side_files: dict[str, bytes] = dataclasses.field(default_factory=dict)  # a tail moved aside
     may_login: tuple[str, ...] = ()     # POP3 logins that may create a folder
     exit_status: int = 0
     unprivileged: bool = False          # permissions must bite: not as root
@@ -1235,9 +1239,13 @@ def session_end_cases() -> list[Case]:
 def maildrop_cases() -> list[Case]:
     """POP3 over hostile mailbox contents and hostile message numbers."""
     kept = LABXYZ_MESSAGES[0] + LABXYZ_MESSAGES[2]
-    hostile_box = (mailbox_record("a", "b", "c", ["x" * MiB, "\0\0", "a\rb", ".\r", ""]) +
-                   b"no headers at all\n.\n.\n" + b"..\n..\n.\n" + b".\r\n.\n" +
-                   b"torn tail without dot")
+    hostile_record = mailbox_record("a", "b", "c", ["x" * MiB, "\0\0", "a\rb", ".\r", ""])
+    hostile_tail = b"torn tail without dot"
+    hostile_box = (hostile_record + b"no headers at all\n.\n.\n" + b"..\n..\n.\n" +
+                   b".\r\n.\n" + hostile_tail)
+    # Random bytes with NULs and CRs, but neither a "." line nor the form
+    # of a killed delivery's tail (NULs to the end).
+    junk_tail = random_bytes(21, 4096).replace(b".", b",") + b"\0\r\n\rend"
     read_all = lines(*LOGIN, "STAT", "LIST", "UIDL", "RETR 1", "RETR 2", "RETR 3", "RETR 4",
                      "TOP 1 0", "TOP 2 5", "TOP 4 1", "QUIT")
     return [
@@ -1257,7 +1265,22 @@ def maildrop_cases() -> list[Case]:
                             "-ERR invalid number of lines", "-ERR no such message, only 3 in maildrop",
                             "-ERR invalid message number", P_BYE)),
         pop3("pop3: reading a mailbox with a 1 MiB line, NULs, CRs and a torn tail", read_all,
-             expect_last(P_BYE), setup=mailbox_of(hostile_box)),
+             expect_last(P_BYE), setup=mailbox_of(hostile_box),
+             final_mailboxes={"labxyz": hostile_box}),
+        pop3("pop3: DELE 1 and QUIT on that mailbox: the tail is moved whole to a side file",
+             lines(*LOGIN, "DELE 1", "QUIT"), expect_last("+OK message 1 deleted", P_BYE),
+             setup=mailbox_of(hostile_box),
+             final_mailboxes={"labxyz": hostile_box[len(hostile_record):-len(hostile_tail)]},
+             side_files={"labxyz": hostile_tail}),
+        pop3("pop3: DELE 1 and QUIT on a mailbox whose tail a killed delivery left: cut off",
+             lines(*LOGIN, "DELE 1", "QUIT"), expect_last("+OK message 1 deleted", P_BYE),
+             setup=mailbox_of(LABXYZ_MAILBOX + b"From: a@b\nTo: lab" + b"\0" * 300),
+             final_mailboxes={"labxyz": LABXYZ_MESSAGES[1] + LABXYZ_MESSAGES[2]}),
+        smtp("smtp: a delivery to a mailbox with a binary tail moves the tail whole to a side file",
+             to_bob("Subject: after junk", "", "body"),
+             expect_body("bob", "", "body", subject="after junk"), deliveries={"bob": 1},
+             setup=mailbox_of(IBRAHIM_MAILBOX + junk_tail, "bob"),
+             side_files={"bob": junk_tail}),
         pop3("pop3: reading a mailbox of 64 KiB random bytes (seed 12)", read_all,
              expect_last(P_BYE), setup=mailbox_of(random_bytes(12, 65536))),
         pop3("pop3: reading a mailbox of 1,000 '.' lines", lines(*LOGIN, "LIST", "UIDL", "RETR 1000", "QUIT"),
@@ -1360,16 +1383,24 @@ def process_problems(case: Case, err: bytes, status: int | None) -> list[str]:
 
 
 MAILBOX_PATH = re.compile(r"root/USERS/([^/]+)/my_mailbox\.txt")
+# SPEC section 3: my_mailbox.txt.tail.<UTC time>.<host>.<pid>
+SIDE_PATH = re.compile(r"root/USERS/([^/]+)/my_mailbox\.txt\.tail\.\d{8}T\d{6}Z\.%s\.\d+"
+                       % re.escape(os.uname().nodename))
 INDEX_PATH = re.compile(r"root/USERS/([^/]+)/my_mailbox\.idx")
 FOLDER_PATH = re.compile(r"root/USERS/([^/]+)")
 
 
 def delivery_problems(login: str, count: int, old: Entry | None, new: Entry | None,
-                      records: dict[str, list[Record]]) -> list[str]:
-    """Old content a prefix, then exactly count whole records."""
+                      records: dict[str, list[Record]], moved: bytes = b"") -> list[str]:
+    """Old content (less the tail moved aside, if any) a prefix, then
+    exactly count whole records."""
     if new is None or new.kind != "file" or new.mode != 0o600 or new.data is None:
         return [f"mailbox of {login} is not a readable 0600 file after delivery: {new}"]
     old_data = old.data if old else b""
+    if moved and old_data is not None:
+        if not old_data.endswith(moved):
+            return [f"mailbox of {login}: the tail to move aside was not its end"]
+        old_data = old_data[:-len(moved)]
     if old_data is None or not new.data.startswith(old_data):
         return [f"mailbox of {login}: old content is not kept as a prefix"]
     found, problems = parse_records(new.data[len(old_data):])
@@ -1401,13 +1432,26 @@ def mailroot_problems(case: Case, before: dict[str, Entry], after: dict[str, Ent
     for login, count in case.deliveries.items():
         path = f"root/USERS/{login}/my_mailbox.txt"
         declared.add(path)
-        problems += delivery_problems(login, count, before.get(path), after.get(path), records)
+        problems += delivery_problems(login, count, before.get(path), after.get(path), records,
+                                      case.side_files.get(login, b""))
     for login, want in case.final_mailboxes.items():
         path = f"root/USERS/{login}/my_mailbox.txt"
         declared.add(path)
         got = after.get(path)
         if got is None or got.data != want or got.mode != 0o600:
             problems.append(f"mailbox of {login} is not the expected final one ({len(want)} bytes)")
+    for login, want in case.side_files.items():
+        sides = [path for path in after if path not in before
+                 and (m := SIDE_PATH.fullmatch(path)) and m[1] == login]
+        if len(sides) != 1:
+            problems.append(f"{len(sides)} side files of {login}, expected one "
+                            f"({len(want)} bytes)")
+            continue
+        declared.add(sides[0])
+        got = after[sides[0]]
+        if got.kind != "file" or got.data != want or got.mode != 0o600 or got.links != 1:
+            problems.append(f"side file {sides[0]} is not the tail moved aside "
+                            f"({len(want)} bytes): {got}"[:300])
     for path in sorted(before.keys() | after.keys()):
         old, new = before.get(path), after.get(path)
         if path in declared or old == new or created_entry_ok(case, path, old, new):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # The POP3 maildrop lock and the UPDATE rewrite against deliveries, crashes
 # and each other (SPEC §5 "Maildrop lock", "UPDATE at QUIT"; §4 "Appends
-# hold a short exclusive lock"; src/lib/mbox.c and maildrop.c): one session
+# hold a short exclusive lock"; src/lib/store.h and maildrop.c): one session
 # per maildrop, freed however the holder ends; deliveries never wait for a
 # session; no message lost or doubled, and a kill -9 at any moment of an
 # UPDATE leaves the old or the new mailbox, whole.

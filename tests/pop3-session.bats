@@ -506,7 +506,7 @@ check_sizes() {
 	EOF
 }
 
-@test "a CR stored before a line's LF is served as stored and counted in the size" {
+@test "a CR stored before a line's LF is part of the line ending; a lone CR is content, served as stored" {
 	printf 'From: a@example.org\nTo: labxyz@test.example\nSubject: CR\nReceived: 2026-11-27 : 21 : 04\n\nline\r\nmid\rdle\n.\n' |
 		put_mailbox labxyz
 	run -0 pop3_session "USER labxyz" "PASS labpass" "STAT" "LIST" \
@@ -514,10 +514,14 @@ check_sizes() {
 	assert_wire_ok
 	run -0 check_sizes "$BATS_TEST_TMPDIR/pop3d.out"
 	assert_output - <<-'EOF'
-	1 list=109 retr=109 sent=109
-	stat=109 sum=109
+	1 list=108 retr=108 sent=108
+	stat=108 sum=108
 	EOF
-	run grep -c -a $'^line\r\r$' "$BATS_TEST_TMPDIR/pop3d.out"
+	run grep -c -a $'^line\r$' "$BATS_TEST_TMPDIR/pop3d.out"
+	assert_output 1
+	run grep -c -a $'\r\r' "$BATS_TEST_TMPDIR/pop3d.out"
+	assert_output 0
+	run grep -c -a $'^mid\rdle\r$' "$BATS_TEST_TMPDIR/pop3d.out"
 	assert_output 1
 }
 

@@ -266,11 +266,15 @@ deliver_during() {
 
 # --- torn tails and a missing final LF ---------------------------------------
 
-@test "a torn tail after the last '.' line is no message to the reader, and UPDATE cuts it off" {
-	{
-		cat "$D/one.msg" "$D/two.msg"
-		printf 'From: torn@example.org\nTo: labxyz@test.example\nSubject: torn\n\nhalf a li'
-	} | put_mailbox labxyz
+# torn_tail: the start of a message that lacks its "." line, as a program
+# that is not a delivery of ours may leave it.
+torn_tail() {
+	printf 'From: torn@example.org\nTo: labxyz@test.example\nSubject: torn\n\nhalf a li'
+}
+
+@test "a tail after the last '.' line is no message to the reader, and UPDATE moves it whole to a side file" {
+	torn_tail >"$BATS_TEST_TMPDIR/tail"
+	cat "$D/one.msg" "$D/two.msg" "$BATS_TEST_TMPDIR/tail" | put_mailbox labxyz
 	run -0 pop3_session "USER labxyz" "PASS labpass" "STAT" "LIST" "RETR 3" \
 	    "UIDL 3" "RETR 2" "DELE 1" "QUIT"
 	assert_reply 2 "+OK maildrop has 2 messages (294 octets)"
@@ -287,16 +291,40 @@ deliver_during() {
 	assert_reply 18 "+OK Thanks for using POP3 server"
 	assert_equal "${#lines[@]}" 19
 	assert_mailbox_bytes labxyz two
+	assert_side_file labxyz "$BATS_TEST_TMPDIR/tail" "$BATS_TEST_TMPDIR/pop3d.err"
 }
 
-@test "a torn tail of whole lines is no message either" {
+@test "the tail of a killed delivery (text, then NULs) is no message to the reader, and UPDATE cuts it off" {
+	{
+		cat "$D/one.msg" "$D/two.msg"
+		torn_tail
+		head -c 200 /dev/zero
+	} | put_mailbox labxyz
+	run -0 pop3_session "USER labxyz" "PASS labpass" "STAT" "DELE 1" "QUIT"
+	assert_reply 2 "+OK maildrop has 2 messages (294 octets)"
+	assert_reply 3 "+OK 2 294"
+	assert_reply 5 "+OK Thanks for using POP3 server"
+	assert_mailbox_bytes labxyz two
+	assert_no_side_file labxyz
+	assert_log_event "$BATS_TEST_TMPDIR/pop3d.err" torn-tail labxyz
+}
+
+@test "a tail of whole lines is no message either, and a session that deletes nothing leaves it where it is" {
+	local before
 	{
 		cat "$D/one.msg"
 		printf 'From: torn@example.org\nTo: labxyz@test.example\nSubject: torn\n\nwhole line\n'
 	} | put_mailbox labxyz
-	run -0 pop3_session "USER labxyz" "PASS labpass" "STAT" "QUIT"
+	cp "$(mailbox labxyz)" "$BATS_TEST_TMPDIR/before"
+	touch -d '2020-01-01 00:00 UTC' "$(mailbox labxyz)"
+	before=$(file_id "$(mailbox labxyz)")
+	run -0 pop3_session "USER labxyz" "PASS labpass" "STAT" "RETR 1" "QUIT"
 	assert_reply 2 "+OK maildrop has 1 messages (164 octets)"
 	assert_reply 3 "+OK 1 164"
+	assert_reply 4 "+OK 164 octets"
+	assert_equal "$(file_id "$(mailbox labxyz)")" "$before"
+	cmp "$BATS_TEST_TMPDIR/before" "$(mailbox labxyz)"
+	assert_no_side_file labxyz
 }
 
 @test "a mailbox whose last '.' has no final LF reads as whole, and UPDATE writes the LF" {

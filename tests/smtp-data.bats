@@ -222,23 +222,58 @@ size_message() {
 	run_transcript smtp-data/two-recipients
 }
 
-@test "a torn tail after the last '.' line is cut off before appending" {
+# torn_old_mailbox: one whole message, then torn_tail.
+torn_old_mailbox() {
 	printf '%s\n' "From: old@example.org" "To: bob@test.example" \
 	    "Subject: old" "Received: 2026-01-02 : 03 : 04" \
-	    "The old message, kept." "." "From: torn@example.org" \
-	    "To: bob@test.example" "Subject: torn" \
-	    "Received: 2026-01-02 : 03 : 05" ".." |
-		{
-			cat
-			printf 'half a li'
-		} | put_mailbox bob
-	run_transcript smtp-data/append-to-old
+	    "The old message, kept." "."
+	torn_tail
 }
 
-@test "a mailbox that is all torn tail is emptied before appending" {
+# torn_tail: the start of a message that lacks its "." line (a stuffed
+# line, then half a line).
+torn_tail() {
+	printf '%s\n' "From: torn@example.org" \
+	    "To: bob@test.example" "Subject: torn" \
+	    "Received: 2026-01-02 : 03 : 05" ".."
+	printf 'half a li'
+}
+
+@test "a tail without NULs after the last '.' line is moved whole to a side file before appending" {
+	torn_old_mailbox | put_mailbox bob
+	torn_tail >"$BATS_TEST_TMPDIR/tail"
+	SOCKMAIL_LOG=stderr run_transcript smtp-data/append-to-old
+	assert_side_file bob "$BATS_TEST_TMPDIR/tail" "$BATS_TEST_TMPDIR/smtpd.err"
+	refute_log_event "$BATS_TEST_TMPDIR/smtpd.err" torn-tail
+}
+
+@test "the tail a killed delivery leaves (text, then the NULs of its room) is cut off before appending, with no side file" {
+	{
+		torn_old_mailbox
+		head -c 300 /dev/zero
+	} | put_mailbox bob
+	SOCKMAIL_LOG=stderr run_transcript smtp-data/append-to-old
+	assert_no_side_file bob
+	assert_log_event "$BATS_TEST_TMPDIR/smtpd.err" torn-tail bob
+	refute_log_event "$BATS_TEST_TMPDIR/smtpd.err" tail
+}
+
+@test "a mailbox that is all tail without NULs is moved whole to a side file, and then holds the new message alone" {
 	printf 'From: torn@example.org\nTo: bob@test.example\nSubj' |
 		put_mailbox bob
-	run_transcript smtp-data/append-to-torn-only
+	cp "$(mailbox bob)" "$BATS_TEST_TMPDIR/tail"
+	SOCKMAIL_LOG=stderr run_transcript smtp-data/append-to-torn-only
+	assert_side_file bob "$BATS_TEST_TMPDIR/tail" "$BATS_TEST_TMPDIR/smtpd.err"
+}
+
+@test "a mailbox that is all the tail of a killed delivery is emptied before appending" {
+	{
+		printf 'From: torn@example.org\nTo: bob@test.example\nSubj'
+		head -c 77 /dev/zero
+	} | put_mailbox bob
+	SOCKMAIL_LOG=stderr run_transcript smtp-data/append-to-torn-only
+	assert_no_side_file bob
+	assert_log_event "$BATS_TEST_TMPDIR/smtpd.err" torn-tail bob
 }
 
 @test "a final '.' without LF keeps its message and gets its LF" {

@@ -217,42 +217,98 @@ torn_session() {
 	PY
 }
 
-@test "a delivery killed at any of its writes never leaves a cut message that a reader takes as whole" {
+# reference_record INPUT FILE: the record a clean delivery of the session
+# INPUT (to bob) stores, written to FILE; made in a mail root of its own.
+reference_record() {
+	local saved=$MAILROOT
+	make_mailroot "$BATS_TEST_TMPDIR/reference"
+	"$SMTPD" -d "$MAILROOT" -n test.example <"$1" >/dev/null 2>&1
+	cp "$(mailbox bob)" "$2"
+	MAILROOT=$saved
+}
+
+@test "a delivery killed at any of its writes never leaves a cut message that a reader takes as whole, and the next delivery cuts its tail off" {
 	require_strace
-	local n stat
+	local spec sc n stat box state seen=" " trace
 	torn_session >"$BATS_TEST_TMPDIR/torn.in"
-	# SIGKILL at the Nth write(2), for every write the session makes:
-	# replies, and each piece of the record.
-	for n in $(seq 1 12); do
-		rm -f "$(mailbox bob)"
-		ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o /dev/null -e trace=write \
-		    -e inject=write:signal=KILL:when="$n" \
-		    "$SMTPD" -d "$MAILROOT" -n test.example \
-		    <"$BATS_TEST_TMPDIR/torn.in" >/dev/null 2>&1 || true
-		[[ -e $(mailbox bob) ]] || continue
+	reference_record "$BATS_TEST_TMPDIR/torn.in" "$BATS_TEST_TMPDIR/record"
+	run -0 "$PYTHON" "$TOOLS/tail_state.py" "$BATS_TEST_TMPDIR/record"
+	assert_output "whole 1"
+	mkdir -p "$MAILROOT/USERS/bob"
+	box=$(realpath -m "$(mailbox bob)")
+	# SIGKILL at the Nth write(2) (the replies), or the Nth pwrite64,
+	# ftruncate or fsync of the mailbox: the room reserved, each piece of
+	# the record, the flush.
+	for spec in write:{1..8} pwrite64:{1..3} ftruncate:1 fsync:1; do
+		sc=${spec%:*} n=${spec#*:}
+		trace=()
+		[[ $sc == write ]] || trace=(-P "$box")
+		rm -f "$(mailbox bob)" "$MAILROOT"/USERS/bob/my_mailbox.txt.tail.*
+		# (The subshell keeps bash's "Killed" notice off the output.)
+		(
+			ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o /dev/null \
+			    "${trace[@]}" -e trace="$sc" \
+			    -e inject="$sc":signal=KILL:when="$n" \
+			    "$SMTPD" -d "$MAILROOT" -n test.example \
+			    <"$BATS_TEST_TMPDIR/torn.in" >/dev/null 2>&1 || true
+		) 2>/dev/null
+		# What the kill left: nothing, the whole record, or a tail only
+		# a killed append leaves (the start of the record, then NULs).
+		state=$("$PYTHON" "$TOOLS/tail_state.py" "$(mailbox bob)" \
+		    "$BATS_TEST_TMPDIR/record")
+		case $state in
+		"whole 0") ;;
+		"whole 1") cmp -s <(normalise_mailbox "$BATS_TEST_TMPDIR/record") \
+			<(normalise_mailbox "$(mailbox bob)") ||
+			fail "$spec: one message, not the whole record" ;;
+		"killed 0 "*) ;;
+		*) fail "$spec: the kill left '$state'" ;;
+		esac
+		case $state in
+		killed*) seen+="killed " ;;
+		*) seen+="${state// /} " ;;
+		esac
 		# A reader sees no message, or the whole one (written but
 		# killed before its 250).
 		stat=$(printf 'USER bob\r\nPASS bobpass\r\nSTAT\r\nQUIT\r\n' |
 		    "$POP3D" -d "$MAILROOT" -n test.example -f 0 2>/dev/null | sed -n 4p)
 		case $stat in
-		$'+OK 0 0\r') ;;
-		$'+OK 1 '*) grep -q '^end of torn$' "$(mailbox bob)" ||
-			fail "write $n: a cut message reads as whole: $stat" ;;
-		*) fail "write $n: STAT said '$stat'" ;;
+		$'+OK 0 0\r') [[ $state != "whole 1" ]] ||
+			fail "$spec: STAT said '$stat' of a whole message" ;;
+		$'+OK 1 '*) [[ $state == "whole 1" ]] ||
+			fail "$spec: a cut message reads as whole: $stat" ;;
+		*) fail "$spec: STAT said '$stat'" ;;
 		esac
-		# The next delivery cuts off any torn tail: what is left is
-		# well-formed, and any torn message in it is whole.
-		run smtpd_pipe 'HELO c' 'MAIL FROM:<a@c>' 'RCPT TO:<bob@test.example>' \
-		    DATA 'Subject: next' '' hi . QUIT
+		# The next delivery cuts off the tail, and moves nothing aside:
+		# what is left is well-formed, and any torn message in it is
+		# whole.
+		: >"$BATS_TEST_TMPDIR/pipe.log"
+		SOCKMAIL_LOG=stderr run smtpd_pipe 'HELO c' 'MAIL FROM:<a@c>' \
+		    'RCPT TO:<bob@test.example>' DATA 'Subject: next' '' hi . QUIT
 		assert_line --index 5 "250 OK Message accepted for delivery"
+		assert_no_side_file bob
+		if [[ $state == killed* ]]; then
+			assert_log_event "$BATS_TEST_TMPDIR/pipe.log" torn-tail bob
+		else
+			refute_log_event "$BATS_TEST_TMPDIR/pipe.log" torn-tail
+		fi
 		run -0 "$PYTHON" "$TOOLS/mbox_check.py" "$(mailbox bob)"
 		assert_line --index -1 next
-		if [[ ${#lines[@]} -gt 1 ]]; then
+		if [[ $state == "whole 1" ]]; then
+			assert_equal "${#lines[@]}" 2
 			assert_equal "${lines[0]}" torn
-			grep -q '^end of torn$' "$(mailbox bob)" ||
-			    fail "write $n: a cut message was kept"
+			cmp -n "$(normalise_mailbox "$BATS_TEST_TMPDIR/record" | wc -c)" \
+			    <(normalise_mailbox "$BATS_TEST_TMPDIR/record") \
+			    <(normalise_mailbox "$(mailbox bob)") ||
+			    fail "$spec: the torn message changed"
+		else
+			assert_equal "${#lines[@]}" 1
 		fi
 	done
+	# The kills did land: before the record, inside it, and after it.
+	[[ $seen == *" killed "* ]] || fail "no kill left a torn record:$seen"
+	[[ $seen == *" whole0 "* ]] || fail "no kill came before the record:$seen"
+	[[ $seen == *" whole1 "* ]] || fail "no kill came after the record:$seen"
 }
 
 # fsync_session SUBJECT: a delivery to bob and alice.
@@ -305,5 +361,8 @@ fsync_session() {
 	run -0 "$PYTHON" "$TOOLS/mbox_check.py" "$(mailbox bob)"
 	assert_line --index -2 first
 	assert_line --index -1 second
-	grep -q 'cannot take back an unsynced copy' "$BATS_TEST_TMPDIR/err"
+	# Each copy stays, and the log says so (SPEC §4).
+	run grep -c -E 'rollback: mailbox of (alice|bob): cannot take back .*it stays' \
+	    "$BATS_TEST_TMPDIR/err"
+	assert_output 2
 }

@@ -371,13 +371,20 @@ store_append_commit(struct store_append *a)
 	return 0;
 }
 
-/* Cut the mailbox back to where the record started, under APPEND. */
+/* Cut the mailbox back to where the record started, under APPEND. Once
+ * the cut is made the record is gone from the mailbox as readers see it;
+ * should the fsync after it fail, a crash may bring the record back
+ * (twice delivered, never lost), which is only logged. */
 static int
 cut_record(struct store_append *a)
 {
-	if (ftruncate(a->box.fd, a->start) < 0 || fsync(a->box.fd) < 0)
+	if (ftruncate(a->box.fd, a->start) < 0)
 		return -1;
 	a->written = 0;
+	if (fsync(a->box.fd) < 0)
+		log_event(LOG_ERR, "rollback", "mailbox of %s: copy cut off, "
+		    "but fsync after the cut: %s", a->box.login,
+		    strerror(errno));
 	return 0;
 }
 

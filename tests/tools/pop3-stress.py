@@ -52,7 +52,7 @@ import time
 
 USER, PASSWORD, RCPT = "bob", "bobpass", "bob@test.example"
 TIMEOUT = 15
-LOCK_APPEND = 0          # MBOX_LOCK_APPEND in src/lib/mbox.h
+LOCK_APPEND = 0          # STORE_LOCK_APPEND in src/lib/store.h
 PER_CONN = (1, 5, 25, 0)  # messages per SMTP connection; 0: all on one
 GOODBYE = "+OK Thanks for using POP3 server"
 LOGIN_OK = r"\+OK maildrop has (\d+) messages \(\d+ octets\)"
@@ -120,7 +120,7 @@ PROBLEMS = Problems()
 
 def locked_copy(path, deadline):
     """The mailbox's bytes, read under a shared append lock (as a reader
-    takes it, mbox.c) on the file the name leads to once locked."""
+    takes it, store.h) on the file the name leads to once locked."""
     while time.monotonic() < deadline:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:

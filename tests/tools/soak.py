@@ -25,7 +25,8 @@ each mailbox itself as SPEC section 3 says a reader does (messages split
 on "." lines; a torn tail after the last one ignored), logs in once more
 to each maildrop over POP3 to see that the handler agrees and leaves the
 file as it was, and delivers one last message to each user, after which
-any torn tail must be gone (the next writer cuts it off). It fails
+any torn tail must be gone (the next writer cuts it off, and moves
+nothing to a side file: every tail here is a killed delivery's). It fails
 unless
   - every acknowledged copy (token, recipient) is in that mailbox exactly
     once, or was retrieved by that recipient and then deleted (in a
@@ -36,7 +37,9 @@ unless
     never twice), and none is where it was not sent;
   - every message, in the mailboxes and in RETR replies, is whole and its
     own, byte for byte; a torn tail is the start of a copy that was never
-    acknowledged; each mailbox passes mbox_check.py (apart from the tail);
+    acknowledged, then the NULs of the room its delivery reserved, to the
+    end of the file; each mailbox passes mbox_check.py (apart from the
+    tail);
   - no file is left but the mailboxes and the temp files of killed
     handlers (SPEC section 2: their names carry host and pid);
   - the handlers' stderr holds no sanitizer report; and no client waited
@@ -978,11 +981,28 @@ def mbox_check(whole, where, workdir):
     return [s for s in out.getvalue().split("\n") if s]
 
 
+RECEIVED_LEN = len(b"Received: 2026-01-01 : 00 : 00")
+
+
+def record_length(msg):
+    """The length of msg's record in a mailbox."""
+    return sum((RECEIVED_LEN if ln is None else len(ln)) + 1
+               for ln in msg.stored_lines())
+
+
 def tail_fits(tail, msg):
-    """Whether tail is how the record of msg begins: a delivery of it
-    killed in mid-append."""
+    """Whether tail is what a delivery of msg killed in mid-append leaves
+    (SPEC section 3, store.h): the room for the whole record, reserved as
+    NULs, of which the start holds the record's first bytes."""
+    if len(tail) != record_length(msg) or not tail.endswith(b"\0"):
+        return False
+    text = tail.split(b"\0", 1)[0]
+    if tail[len(text):].strip(b"\0"):
+        return False            # text after the NULs: no append does that
+    if not text:
+        return True             # killed before the first byte was written
     want = msg.stored_lines()
-    pieces = tail.split(b"\n")
+    pieces = text.split(b"\n")
     if len(pieces) > len(want):
         return False
     for i, piece in enumerate(pieces):
@@ -1037,8 +1057,9 @@ class MailboxCheck:
                             TORN_HINT if len(rec) < len(want) else ""))
 
     def check_tail(self):
-        """A torn tail must be the beginning of a copy for this user that
-        was sent and never acknowledged."""
+        """A torn tail must be what a copy for this user that was sent and
+        never acknowledged leaves when its delivery is killed: the start of
+        its record, then NULs to the end of the file."""
         self.book.count("torn tails")
         with self.book.lock:
             candidates = [self.book.messages[t] for t, u in self.book.sent
