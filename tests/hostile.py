@@ -1326,8 +1326,8 @@ def make_removable(base: Path) -> None:
                 path.chmod(0o700)
 
 
-def handler_command(case: Case, root: Path, unprivileged: bool) -> list[str]:
-    program = SMTPD if case.handler == "smtp" else POP3D
+def handler_command(case: Case, root: Path, unprivileged: bool,
+                    program: Path) -> list[str]:
     command = [str(program), "-d", str(root), "-n", DOMAIN]
     if case.handler == "pop3":
         command += ["-f", "0"]
@@ -1494,13 +1494,19 @@ def check_case(case: Case, base: Path) -> list[str]:
     if case.setup:
         case.setup(root)
     unprivileged = case.unprivileged and IS_ROOT
+    program = SMTPD if case.handler == "smtp" else POP3D
     if unprivileged:
-        program = SMTPD if case.handler == "smtp" else POP3D
-        if not traversable_by_others(base) or not traversable_by_others(program):
-            return [f"{UNPRIVILEGED_USER} cannot reach {base} or {program}"]
+        if not traversable_by_others(base):
+            return [f"{UNPRIVILEGED_USER} cannot reach {base}"]
+        if not traversable_by_others(program):
+            # A build tree in a clone under /root (0700): nobody runs a
+            # copy of the handler from the case's own directory.
+            (base / "bin").mkdir()
+            program = Path(shutil.copy2(program, base / "bin" / program.name))
         hand_over(base)
     before = snapshot(base)
-    out, err, status = run_handler(case, handler_command(case, root, unprivileged), spool)
+    out, err, status = run_handler(case, handler_command(case, root, unprivileged, program),
+                                   spool)
     problems = process_problems(case, err, status)
     if case.handler == "smtp":
         replies, wire = check_smtp_wire(out)
