@@ -38,41 +38,38 @@ io_read_at(int fd, void *buf, size_t len, off_t off)
 	return 0;
 }
 
-int
-io_write_all(int fd, const void *data, size_t len)
+/* Write all len bytes at off, or at the file position when off is -1
+ * (a socket, a pipe, a file written in order). */
+static int
+write_loop(int fd, const void *data, size_t len, off_t off)
 {
 	const char *p = data;
 	ssize_t n;
 
 	while (len > 0) {
-		n = write(fd, p, len);
+		n = off < 0 ? write(fd, p, len) : pwrite(fd, p, len, off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -1;
 		p += n;
 		len -= (size_t)n;
+		if (off >= 0)
+			off += n;
 	}
 	return 0;
 }
 
 int
+io_write_all(int fd, const void *data, size_t len)
+{
+	return write_loop(fd, data, len, -1);
+}
+
+int
 io_write_at(int fd, const void *data, size_t len, off_t off)
 {
-	const char *p = data;
-	ssize_t n;
-
-	while (len > 0) {
-		n = pwrite(fd, p, len, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return 0;
+	return write_loop(fd, data, len, off);
 }
 
 void
