@@ -131,6 +131,9 @@ session_run(struct session *ses)
 	log_event(LOG_INFO, "connect", "session started");
 	p->greet(ses->owner);
 	while (!*ses->done) {
+		/* Only a line that was read sets them. */
+		len = 0;
+		crlf = false;
 		st = line_read(&ses->in, line, line_max(p) + 1, &len, &crlf);
 		take_line(ses, st, line, len, crlf);
 		/* A POP3 line may have been a password. */
