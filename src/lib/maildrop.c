@@ -48,9 +48,8 @@ is_deleted(const struct maildrop *md, size_t i)
 int
 maildrop_open(struct maildrop *md, int root_fd, const char *login)
 {
-	struct stat st;
 	off_t whole;
-	bool lf_missing;
+	bool lf_missing;	/* the index finds it again */
 	int saved;
 
 	maildrop_init(md);
@@ -58,7 +57,7 @@ maildrop_open(struct maildrop *md, int root_fd, const char *login)
 		return -1;
 	(void)str_copy(md->login, sizeof(md->login), login);	/* valid */
 	/* Bytes [0, whole) are ours to read unlocked (store.h). */
-	if (store_snapshot(&md->box, &whole, &lf_missing, &st) < 0)
+	if (store_snapshot(&md->box, &whole, &lf_missing) < 0)
 		goto fail;
 	if (mdindex_load(&md->ix, &md->box, whole) < 0)
 		goto fail;

@@ -470,15 +470,15 @@ unlock_quiet(struct store_box *b)
 }
 
 int
-store_snapshot(struct store_box *b, off_t *whole_out, bool *lf_missing_out,
-    struct stat *st_out)
+store_snapshot(struct store_box *b, off_t *whole_out, bool *lf_missing_out)
 {
+	struct stat st;
 	int rc = -1;
 
 	if (lock_quiet(b, F_RDLCK) < 0)
 		return -1;
-	if (fstat(b->fd, st_out) == 0) {
-		*whole_out = store_whole_length(b, st_out->st_size,
+	if (fstat(b->fd, &st) == 0) {
+		*whole_out = store_whole_length(b, st.st_size,
 		    lf_missing_out);
 		if (*whole_out >= 0)
 			rc = 0;

@@ -155,11 +155,11 @@ void	store_append_end(struct store_append *a);
 int	store_open_maildrop(int root_fd, const char *login,
 	    struct store_box *b);
 
-/* The length of the whole messages, with no delivery in flight, and what
- * fstat says of the file then. *lf_missing_out: the last "." lacks its
- * LF (a writer adds it before the next append). Returns 0, or -1. */
+/* The length of the whole messages, with no delivery in flight.
+ * *lf_missing_out: the last "." lacks its LF (a writer adds it before the
+ * next append). Returns 0, or -1. */
 int	store_snapshot(struct store_box *b, off_t *whole_out,
-	    bool *lf_missing_out, struct stat *st_out);
+	    bool *lf_missing_out);
 
 /* Read len bytes at off, all (store_read) or up to len (store_read_some,
  * returning how many, 0 at the end). -1 with errno set on error; EIO

@@ -50,20 +50,15 @@ fixture_mkdir(int dirfd, const char *name)
 		abort();
 }
 
-/* Whether name under dirfd holds exactly want; shows what it holds if
- * not. */
+/* Whether the open file fd (called label) holds exactly want; shows what
+ * it holds if not. Closes nothing, so no lock is let go. */
 static inline bool
-fixture_file_is(int dirfd, const char *name, const char *want, size_t wlen)
+fixture_fd_is(int fd, const char *label, const char *want, size_t wlen)
 {
 	struct stat	 st;
 	char		*got;
 	bool		 same;
-	int		 fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW);
 
-	if (fd == -1) {
-		printf("# %s: %s\n", name, strerror(errno));
-		return false;
-	}
 	if (fstat(fd, &st) == -1 || (got = malloc((size_t)st.st_size + 1)) == NULL)
 		abort();
 	if (pread(fd, got, (size_t)st.st_size, 0) != st.st_size)
@@ -71,9 +66,25 @@ fixture_file_is(int dirfd, const char *name, const char *want, size_t wlen)
 	got[st.st_size] = '\0';
 	same = (size_t)st.st_size == wlen && memcmp(got, want, wlen) == 0;
 	if (!same)
-		printf("# %s holds %lld bytes:\n%s# (end)\n", name,
+		printf("# %s holds %lld bytes:\n%s# (end)\n", label,
 		    (long long)st.st_size, got);
 	free(got);
+	return same;
+}
+
+/* Whether name under dirfd holds exactly want; shows what it holds if
+ * not. */
+static inline bool
+fixture_file_is(int dirfd, const char *name, const char *want, size_t wlen)
+{
+	bool	 same;
+	int	 fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW);
+
+	if (fd == -1) {
+		printf("# %s: %s\n", name, strerror(errno));
+		return false;
+	}
+	same = fixture_fd_is(fd, name, want, wlen);
 	(void)close(fd);
 	return same;
 }

@@ -100,23 +100,7 @@ file_is(const char *name, const char *want, size_t wlen)
 static bool
 fd_is(int fd, const char *want, size_t wlen)
 {
-	struct stat	 st;
-	char		*got;
-	bool		 same;
-
-	if (fstat(fd, &st) == -1)
-		return false;
-	if ((got = malloc((size_t)st.st_size + 1)) == NULL)
-		abort();
-	if (pread(fd, got, (size_t)st.st_size, 0) != st.st_size)
-		abort();
-	got[st.st_size] = '\0';
-	same = (size_t)st.st_size == wlen && memcmp(got, want, wlen) == 0;
-	if (!same)
-		printf("# the file holds %lld bytes:\n%s\n# (end)\n",
-		    (long long)st.st_size, got);
-	free(got);
-	return same;
+	return fixture_fd_is(fd, "the file", want, wlen);
 }
 
 static bool
@@ -238,12 +222,11 @@ static int
 snapshot(const char *login, off_t *whole_out, bool *lf_out)
 {
 	struct store_box	b;
-	struct stat		st;
 	int			rc, saved;
 
 	if (store_open_maildrop(root_fd, login, &b) == -1)
 		return -1;
-	rc = store_snapshot(&b, whole_out, lf_out, &st);
+	rc = store_snapshot(&b, whole_out, lf_out);
 	saved = errno;
 	store_box_close(&b);
 	errno = saved;
@@ -693,7 +676,6 @@ reader_child(const char *login, enum reader kind, int fd)
 	struct store_replace	r;
 	struct store_box	b;
 	struct report		rep = { 0, 0, -1 };
-	struct stat		st;
 	off_t			w = -1;
 	bool			lf;
 
@@ -701,7 +683,7 @@ reader_child(const char *login, enum reader kind, int fd)
 		_exit(2);
 	write_all(fd, "s", 1);
 	if (kind == READ_SNAPSHOT)
-		rep.rc = store_snapshot(&b, &w, &lf, &st);
+		rep.rc = store_snapshot(&b, &w, &lf);
 	else {
 		rep.rc = store_replace_begin(&b, &r);
 		if (rep.rc == 0) {
