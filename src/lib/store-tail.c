@@ -23,27 +23,41 @@
 /* Every record the store appends starts so (msg.h writes From: first). */
 static const char record_start[] = "From: ";
 
+/* Whether the file, whose last n bytes (at most 4) are in last, ends with
+ * a line holding suffix: the suffix preceded by an LF, or by nothing at
+ * all (size bytes in the file). */
+static bool
+ends_with_line(const char *last, size_t n, off_t size, const char *suffix)
+{
+	size_t k = strlen(suffix);
+
+	if ((off_t)k > size || memcmp(last + n - k, suffix, k) != 0)
+		return false;
+	return (off_t)k == size || last[n - k - 1] == '\n';
+}
+
 off_t
 store_whole_length(const struct store_box *b, off_t size, bool *needs_lf_out)
 {
 	char *buf;
 	off_t hi = size, lo, rs, re, i, found = 0;
-	char end[3];
-	size_t dl;
+	char last[4];
+	size_t n, dl;
 
 	*needs_lf_out = false;
 	if (size == 0)
 		return 0;
-	rs = size >= 3 ? size - 3 : 0;
-	if (store_read(b, end, (size_t)(size - rs), rs) < 0)
+	n = size < (off_t)sizeof(last) ? (size_t)size : sizeof(last);
+	if (store_read(b, last, n, size - (off_t)n) < 0)
 		return -1;
+	/* The usual case: the file ends with its last "." line. */
+	if (ends_with_line(last, n, size, ".\n") ||
+	    ends_with_line(last, n, size, ".\r\n"))
+		return size;
 	/* A "." (or ".\r") at the very end, alone on its line, still ends a
 	 * message: a writer gives it its LF. */
-	if ((end[size - 1 - rs] == '.' &&
-	    (size == 1 || end[size - 2 - rs] == '\n')) ||
-	    (size >= 2 && end[size - 1 - rs] == '\r' &&
-	    end[size - 2 - rs] == '.' &&
-	    (size == 2 || end[size - 3 - rs] == '\n'))) {
+	if (ends_with_line(last, n, size, ".") ||
+	    ends_with_line(last, n, size, ".\r")) {
 		*needs_lf_out = true;
 		return size;
 	}
