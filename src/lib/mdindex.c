@@ -64,12 +64,30 @@ mdindex_init(struct mdindex *ix)
 	ix->block_n = 0;
 }
 
+/* On a network file system, whether fd still has its name and is seen
+ * as the last session left it, another host's maybe (store_fresh_stat;
+ * the caller holds the maildrop: no one else writes the index). A file
+ * renamed away a moment ago (the client still resolves the name to it)
+ * is not; errno then says so. */
+static bool
+fresh(int fd, bool remote)
+{
+	struct stat st;
+
+	if (store_fresh_stat(fd, remote, true, &st) < 0)
+		return false;
+	if (st.st_nlink == 1)
+		return true;
+	errno = ESTALE;
+	return false;
+}
+
 /* Open (creating) the index file in user_fd. A name that is not ours to
  * write through, a link or anything but a regular file, is removed and
  * made afresh; where no file can be had, an anonymous one serves for the
  * session. */
 static int
-open_file(int user_fd)
+open_file(int user_fd, bool remote)
 {
 	const int flags = O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC | O_NOCTTY;
@@ -81,8 +99,14 @@ open_file(int user_fd)
 		    0600);
 		if (fd >= 0) {
 			if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-			    st.st_nlink == 1)
-				return fd;
+			    st.st_nlink == 1) {
+				if (fresh(fd, remote))
+					return fd;
+				/* Renamed away a moment ago: the name is the
+				 * new file's, so this session has its own. */
+				(void)close(fd);
+				break;
+			}
 			(void)close(fd);
 		} else if (errno != ELOOP && errno != ENXIO &&
 		    errno != EISDIR && errno != EEXIST)
@@ -251,7 +275,7 @@ mdindex_load(struct mdindex *ix, const struct store_box *box, off_t whole)
 	int state, saved;
 
 	mdindex_init(ix);
-	ix->fd = open_file(box->user_fd);
+	ix->fd = open_file(box->user_fd, box->remote);
 	if (ix->fd < 0)
 		return -1;
 	state = check_header(ix, box, whole);

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 #ifdef SYS_openat2
@@ -123,6 +125,57 @@ on_network_fs(int fd)
 	}
 }
 
+bool
+store_file_gone(int err)
+{
+	return err == ESTALE || err == ENOENT;
+}
+
+int
+store_fresh_stat(int fd, bool remote, bool sole_writer, struct stat *st)
+{
+	struct statx sx;
+	struct timespec times[2];
+
+	if (!remote)
+		return fstat(fd, st);
+	/* fsync reaches the server and brings back its own attributes,
+	 * which replace the client's cached ones (GlusterFS's md-cache);
+	 * AT_STATX_FORCE_SYNC then makes the kernel ask the client instead
+	 * of answering from its attribute cache. A file renamed away on
+	 * another host shows here: ESTALE, or no link left. */
+	if (fsync(fd) < 0 ||
+	    statx(fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC,
+	    STATX_BASIC_STATS, &sx) < 0)
+		return -1;
+	memset(st, 0, sizeof(*st));
+	st->st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+	st->st_ino = (ino_t)sx.stx_ino;
+	st->st_mode = sx.stx_mode;
+	st->st_nlink = sx.stx_nlink;
+	st->st_uid = sx.stx_uid;
+	st->st_gid = sx.stx_gid;
+	st->st_size = (off_t)sx.stx_size;
+	st->st_mtim.tv_sec = sx.stx_mtime.tv_sec;
+	st->st_mtim.tv_nsec = sx.stx_mtime.tv_nsec;
+	st->st_ctim.tv_sec = sx.stx_ctime.tv_sec;
+	st->st_ctim.tv_nsec = sx.stx_ctime.tv_nsec;
+	if (!sole_writer || st->st_size == 0 || st->st_nlink == 0)
+		return 0;
+	/* Content a client cached at a lookup (GlusterFS's quick-read keeps
+	 * a small file's bytes for a second) can predate the last holder's
+	 * writes: room still NUL, a tail not yet cut. Any allocation
+	 * request from this client drops that copy; reserving the first
+	 * byte, which exists, changes no data, and the mtime it moves is
+	 * put back, so the message index still knows the file. */
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1) < 0)
+		return errno == EOPNOTSUPP || errno == ENOSYS ? 0 : -1;
+	times[0].tv_sec = 0;
+	times[0].tv_nsec = UTIME_OMIT;
+	times[1] = st->st_mtim;
+	return futimens(fd, times);
+}
+
 /* Open the folder name under dir_fd, creating it (mode 0700) when missing
  * and fsyncing dir_fd so the new entry survives a crash. A symbolic link
  * is refused (ELOOP or ENOTDIR). */
@@ -216,12 +269,41 @@ still_current(const struct store_box *b, const struct stat *opened)
 {
 	struct stat by_name, by_fd;
 
-	if (fstat(b->fd, &by_fd) < 0)
-		return -1;
+	if (store_fresh_stat(b->fd, b->remote, false, &by_fd) < 0)
+		return store_file_gone(errno) ? 0 : -1;
+	/* The name may be a client's cached view (another host renamed a
+	 * new file over it a moment ago); the link count, fresh, is not. */
+	if (by_fd.st_nlink == 0)
+		return 0;
 	if (fstatat(b->user_fd, STORE_FILE, &by_name, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -1;
 	return by_name.st_dev == opened->st_dev &&
 	    by_name.st_ino == opened->st_ino && by_fd.st_nlink == 1;
+}
+
+/* Before opening the name again on a network file system: a client may
+ * go on resolving it to the file renamed away for as long as it caches
+ * names (GlusterFS: a second). Reading the folder brings every entry's
+ * current file along (FUSE's READDIRPLUS), which replaces the cached
+ * name; a short pause covers a client that does not. */
+static void
+refresh_names(int user_fd)
+{
+	const struct timespec pause = { .tv_sec = 0, .tv_nsec = 10000000 };
+	DIR *dir;
+	int fd;
+
+	fd = dup(user_fd);
+	if (fd >= 0) {
+		dir = fdopendir(fd);
+		if (dir != NULL) {
+			while (readdir(dir) != NULL)
+				continue;
+			(void)closedir(dir);
+		} else
+			(void)close(fd);
+	}
+	(void)nanosleep(&pause, NULL);
 }
 
 /* How a mailbox is opened: for a delivery (GATE, PENDING shared, APPEND,
@@ -265,17 +347,25 @@ open_locked(int root_fd, const char *login, enum open_for why,
 	b->user_fd = open_user_folder(root_fd, login);
 	if (b->user_fd < 0)
 		goto fail;
+	b->remote = on_network_fs(b->user_fd);
 	for (tries = 0; tries < REOPEN_TRIES; tries++) {
+		if (tries > 0 && b->remote)
+			refresh_names(b->user_fd);
 		b->fd = open_mailbox_file(b->user_fd, &st);
-		if (b->fd < 0 || take_locks(b, why) < 0)
+		if (b->fd < 0 && b->remote && store_file_gone(errno))
+			continue;	/* the name still leads to a file gone */
+		if (b->fd < 0)
 			goto fail;
-		current = still_current(b, &st);
+		if (take_locks(b, why) < 0) {
+			if (!b->remote || !store_file_gone(errno))
+				goto fail;
+			current = 0;
+		} else
+			current = still_current(b, &st);
 		if (current < 0)
 			goto fail;
-		if (current) {
-			b->remote = on_network_fs(b->fd);
+		if (current)
 			return 0;
-		}
 		(void)close(b->fd);	/* replaced while we waited */
 		b->fd = -1;
 	}
@@ -304,7 +394,7 @@ store_append_begin(int root_fd, const char *login, off_t len,
 	if (open_locked(root_fd, login, FOR_APPEND, &a->box) < 0)
 		return -1;
 	a->appending = true;
-	if (fstat(a->box.fd, &st) < 0)
+	if (store_fresh_stat(a->box.fd, a->box.remote, true, &st) < 0)
 		goto fail;
 	whole = store_repair_tail(&a->box, st.st_size);
 	if (whole < 0)
@@ -415,7 +505,7 @@ store_append_take_back(struct store_append *a)
 		return -1;
 	/* PENDING, held since before the append, kept any replace out: the
 	 * file is still the mailbox. Is the record still its last bytes? */
-	if (fstat(a->box.fd, &st) < 0)
+	if (store_fresh_stat(a->box.fd, a->box.remote, true, &st) < 0)
 		goto out;
 	if (st.st_size != a->start + a->len) {
 		errno = EBUSY;
@@ -477,7 +567,7 @@ store_snapshot(struct store_box *b, off_t *whole_out, bool *lf_missing_out)
 
 	if (lock_quiet(b, F_RDLCK) < 0)
 		return -1;
-	if (fstat(b->fd, &st) == 0) {
+	if (store_fresh_stat(b->fd, b->remote, true, &st) == 0) {
 		*whole_out = store_whole_length(b, st.st_size,
 		    lf_missing_out);
 		if (*whole_out >= 0)
@@ -556,7 +646,7 @@ store_replace_begin(struct store_box *b, struct store_replace *r)
 		r->tmp[0] = '\0';
 		return -1;
 	}
-	if (fstat(b->fd, &st) < 0)
+	if (store_fresh_stat(b->fd, b->remote, true, &st) < 0)
 		goto fail;
 	r->whole = store_repair_tail(b, st.st_size);
 	if (r->whole < 0)

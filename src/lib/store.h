@@ -90,7 +90,8 @@ struct store_box {
 	int	fd;		/* the mailbox; -1 when closed */
 	int	user_fd;	/* its folder */
 	bool	remote;		/* on a network file system: flush before
-				 * APPEND is let go */
+				 * APPEND is let go, look past the client's
+				 * caches after a lock is taken */
 	char	login[USERDB_LOGIN_MAX + 1];
 };
 
@@ -101,6 +102,18 @@ void	store_box_close(struct store_box *b);
 
 /* What fstat says of the mailbox. Returns 0, or -1 with errno set. */
 int	store_stat(const struct store_box *b, struct stat *st);
+
+/* What fstat says of fd, as the last holder of a lock left it (SPEC §2):
+ * on a network file system (remote), after making the client ask the
+ * server, and, when sole_writer (the caller holds a lock no writer of fd
+ * can hold with it), with any copy of its bytes the client cached dropped.
+ * Returns 0, or -1 with errno set (ESTALE: the file is gone). */
+int	store_fresh_stat(int fd, bool remote, bool sole_writer,
+	    struct stat *st);
+
+/* Whether an error on an open file says that the file was removed or
+ * renamed away, as a network file system reports it (ESTALE, ENOENT). */
+bool	store_file_gone(int err);
 
 /* "<host>.<pid>" of this process, for the names of files made beside a
  * mailbox (several hosts may share the mail root). Returns 0, or -1. */
