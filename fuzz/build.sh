@@ -19,7 +19,7 @@ mkdir -p "$out"
 flags="-std=c17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 -I$(dirname "$config") -I$top/src/lib -I$top/src -I$top/fuzz"
 lib="$top/src/lib/*.c"
-for h in smtp pop3 mailbox userinfo; do
+for h in smtp pop3 mailbox userinfo proxy; do
 	case $h in
 	smtp) extra="$top/src/smtpd-session.c $top/src/smtpd-data.c" ;;
 	pop3) extra="$top/src/pop3d-session.c $top/src/pop3d-auth.c $top/src/pop3d-mail.c" ;;

@@ -9,7 +9,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 out=${FUZZ_DIR:-$top/build/fuzz}
 secs=${1:-600}
 [ $# -gt 0 ] && shift
-harnesses=${*:-smtp pop3 mailbox userinfo}
+harnesses=${*:-smtp pop3 mailbox userinfo proxy}
 
 seed() {	# HARNESS: fill corpus-HARNESS from the test fixtures
 	local dir="$out/corpus-$1" f
@@ -43,6 +43,14 @@ seed() {	# HARNESS: fill corpus-HARNESS from the test fixtures
 		{ printf %b "$rec"; printf '\001\002junk\000\000\000\377\376 end\177'; } >"$dir/seed-binary"
 		printf '\000\000.\n\000\r\n.\r\n\r.\n..\n' >"$dir/seed-binary-dots" ;;
 	userinfo) cp "$top/tests/data/mailroot/userinfo.txt" "$dir/" ;;
+	proxy)	# Headers of each kind, and one with a session after it.
+		printf 'PROXY TCP4 192.0.2.7 198.51.100.1 56324 25\r\nEHLO x\r\n' >"$dir/seed-v1"
+		printf 'PROXY TCP6 2001:db8::7 2001:db8::1 1234 110\r\n' >"$dir/seed-v1-tcp6"
+		printf 'PROXY UNKNOWN\r\n' >"$dir/seed-v1-unknown"
+		python3 "$top/tests/tools/proxyhdr.py" --tlv 1=smtp v2 192.0.2.7 198.51.100.1 1 25 \
+		    >"$dir/seed-v2"
+		python3 "$top/tests/tools/proxyhdr.py" v2 2001:db8::7 2001:db8::1 1 25 >"$dir/seed-v2-inet6"
+		python3 "$top/tests/tools/proxyhdr.py" v2 local >"$dir/seed-v2-local" ;;
 	esac
 }
 

@@ -65,9 +65,15 @@ main(int argc, char **argv)
 
 	/* The domain is only for the APOP timestamp here. */
 	/* "%.0s": the domain is not part of this reply. */
-	if (handler_start(&opts, "sockmail-pop3d", &ft,
-	    "-ERR [SYS/PERM] %.0s%s unavailable", &env) < 0)
+	switch (handler_start(&opts, "sockmail-pop3d", &ft,
+	    "-ERR [SYS/PERM] %.0s%s unavailable", &env)) {
+	case HANDLER_READY:
+		break;
+	case HANDLER_REFUSED:
 		return 1;
+	case HANDLER_DROPPED:
+		return 0;	/* a client's failure, like a failed handshake */
+	}
 	cfg.root_fd = env.root_fd;
 	cfg.tls = env.tls;
 	cfg.auth_needs_tls = env.auth_needs_tls;

@@ -46,10 +46,16 @@ main(int argc, char **argv)
 	if (optind != argc || handler_options_check(&opts) < 0)
 		usage();
 
-	if (handler_start(&opts, "sockmail-smtpd", &ft,
+	switch (handler_start(&opts, "sockmail-smtpd", &ft,
 	    "421 %s Service not available, closing transmission channel",
-	    &env) < 0)
+	    &env)) {
+	case HANDLER_READY:
+		break;
+	case HANDLER_REFUSED:
 		return 1;
+	case HANDLER_DROPPED:
+		return 0;	/* a client's failure, like a failed handshake */
+	}
 	cfg.root_fd = env.root_fd;
 	cfg.tls = env.tls;
 	cfg.domain = opts.domain;

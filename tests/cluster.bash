@@ -41,6 +41,10 @@ cluster_missing() {
 	done
 	if [ ! -c /dev/fuse ]; then
 		echo "no /dev/fuse: FUSE mounts cannot work here"
+	elif awk '$2 ~ /:5DB7$/ && $4 == "0A" { found = 1 }
+	    END { exit !found }' /proc/net/tcp; then
+		# A brick finds its glusterd on port 24007 (0x5DB7) only.
+		echo "port 24007 is taken (the machine's own glusterd?)"
 	fi
 }
 

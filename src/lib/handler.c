@@ -17,8 +17,13 @@
 #include "handler.h"
 #include "log.h"
 #include "out.h"
+#include "proxy.h"
 #include "str.h"
 #include "transport.h"
+
+/* The longest address inet_ntop writes (INET6_ADDRSTRLEN), with room to
+ * spare for what $REMOTE_ADDR may hold. */
+#define PEER_NAME_MAX	64
 
 int
 handler_number(const char *arg, uint64_t min, uint64_t max,
@@ -58,6 +63,9 @@ handler_option(struct handler_options *o, int opt, const char *arg)
 	case 'R':
 		o->auth_needs_tls = true;
 		return 1;
+	case 'P':
+		o->proxy = true;
+		return 1;
 	default:
 		return 0;
 	}
@@ -75,28 +83,46 @@ handler_options_check(const struct handler_options *o)
 	return 0;
 }
 
-/* Whether the client on fd is on this machine: a pipe or a UNIX socket (a
- * local process), or a loopback address. For -R, so this looks at the
- * socket itself, never at the environment. */
-static bool
-peer_is_local(int fd)
+/* The client as the handler sees it, found once and used for both the
+ * logs and -R: the peer of the socket on fd 0, or the address a PROXY
+ * header gave for it. */
+struct peer {
+	int			 err;	/* 0: addr holds the address; else
+					 * getpeername's errno (ENOTSOCK: a pipe) */
+	bool			 from_header;
+	struct sockaddr_storage	 addr;
+};
+
+static void
+peer_of_socket(int fd, struct peer *p)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
+	socklen_t len = sizeof(p->addr);
+
+	memset(p, 0, sizeof(*p));
+	if (getpeername(fd, (struct sockaddr *)&p->addr, &len) < 0)
+		p->err = errno;
+}
+
+/* Whether the client is on this machine: a pipe or a UNIX socket (a local
+ * process), or a loopback address. For -R, so this looks at the socket
+ * (or, with -P, at the header), never at the environment. */
+static bool
+peer_is_local(const struct peer *p)
+{
 	const struct sockaddr_in6 *sin6;
 	const unsigned char *a;
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
-		return errno == ENOTSOCK;
-	switch (ss.ss_family) {
+	if (p->err != 0)
+		return p->err == ENOTSOCK;
+	switch (p->addr.ss_family) {
 	case AF_UNIX:
 		return true;
 	case AF_INET:
 		a = (const unsigned char *)
-		    &((const struct sockaddr_in *)&ss)->sin_addr;
+		    &((const struct sockaddr_in *)&p->addr)->sin_addr;
 		return a[0] == 127;
 	case AF_INET6:
-		sin6 = (const struct sockaddr_in6 *)&ss;
+		sin6 = (const struct sockaddr_in6 *)&p->addr;
 		if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
 			return true;
 		a = sin6->sin6_addr.s6_addr;
@@ -107,29 +133,81 @@ peer_is_local(int fd)
 }
 
 /* The client's address, for the logs only: $REMOTE_ADDR (set by systemd
- * for Accept=yes units), else the peer of the socket on fd, else "local"
- * (a pipe). */
+ * for Accept=yes units), else the peer's address, else "local" (a pipe).
+ * An address from a PROXY header comes first: behind a balancer,
+ * $REMOTE_ADDR is the balancer's. */
 static void
-peer_name(int fd, char *buf, size_t size)
+peer_name(const struct peer *p, char *buf, size_t size)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
 	const char *env = getenv("REMOTE_ADDR");
 	const void *addr;
 
-	if (env != NULL && str_copy(buf, size, env) == 0)
+	if (!p->from_header && env != NULL && str_copy(buf, size, env) == 0)
 		return;
 	(void)str_copy(buf, size, "local");
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+	if (p->err != 0)
 		return;
-	if (ss.ss_family == AF_INET)
-		addr = &((struct sockaddr_in *)&ss)->sin_addr;
-	else if (ss.ss_family == AF_INET6)
-		addr = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+	if (p->addr.ss_family == AF_INET)
+		addr = &((const struct sockaddr_in *)&p->addr)->sin_addr;
+	else if (p->addr.ss_family == AF_INET6)
+		addr = &((const struct sockaddr_in6 *)&p->addr)->sin6_addr;
 	else
 		return;
-	if (inet_ntop(ss.ss_family, addr, buf, (socklen_t)size) == NULL)
+	if (inet_ntop(p->addr.ss_family, addr, buf, (socklen_t)size) == NULL)
 		(void)str_copy(buf, size, "unknown");
+}
+
+/* -P: read the PROXY header on fd 0, all of it within timeout_s, and make
+ * its address the client's. Returns 0, or -1 when there is no valid
+ * header (logged, with the balancer's address as the peer). */
+static int
+take_proxy_header(int timeout_s, struct peer *p)
+{
+	struct proxy_header h;
+	const char *why;
+	char name[PEER_NAME_MAX];
+
+	switch (proxy_read(STDIN_FILENO, timeout_s * 1000, &h, &why)) {
+	case PROXY_OK:
+		break;
+	case PROXY_BAD:
+		log_event(LOG_WARNING, "proxy", "bad PROXY header: %s "
+		    "(%zu byte%s read); session closed", why, h.len,
+		    h.len == 1 ? "" : "s");
+		return -1;
+	case PROXY_EOF:
+		/* A balancer's bare TCP health check: connect, close. */
+		if (h.len == 0)
+			log_event(LOG_INFO, "proxy", "no PROXY header: the "
+			    "input ended first; session closed");
+		else
+			log_event(LOG_WARNING, "proxy", "PROXY header cut "
+			    "off: the input ended after %zu byte%s; session "
+			    "closed", h.len, h.len == 1 ? "" : "s");
+		return -1;
+	case PROXY_TIMEOUT:
+		log_event(LOG_WARNING, "proxy", "PROXY header not complete "
+		    "within %d s (%zu byte%s read); session closed", timeout_s,
+		    h.len, h.len == 1 ? "" : "s");
+		return -1;
+	case PROXY_ERR:
+		log_event(LOG_WARNING, "proxy", "reading the PROXY header: "
+		    "%s: %s; session closed", why, strerror(errno));
+		return -1;
+	}
+	if (!h.has_addr) {
+		log_event(LOG_DEBUG, "proxy", "v%d header without the client's "
+		    "address: the connection's own peer stands", h.version);
+		return 0;
+	}
+	p->err = 0;
+	p->from_header = true;
+	p->addr = h.addr;
+	peer_name(p, name, sizeof(name));
+	/* Under the balancer's address: this line ties the two together. */
+	log_event(LOG_DEBUG, "proxy", "v%d header: client %s", h.version, name);
+	log_set_peer(name);
+	return 0;
 }
 
 static void
@@ -147,16 +225,23 @@ refuse(struct transport *t, const char *fmt, ...)
 
 static struct tls_server *session_tls;
 
-int
+enum handler_start_status
 handler_start(struct handler_options *o, const char *ident,
     struct fd_transport *t, const char *refusal_fmt, struct handler_env *env)
 {
 	static char hostname[HANDLER_DOMAIN_MAX + 1];
-	char peer[64];
+	char name[PEER_NAME_MAX];
+	struct peer peer;
 
 	(void)signal(SIGPIPE, SIG_IGN);
-	peer_name(STDIN_FILENO, peer, sizeof(peer));
-	log_init(ident, peer);
+	peer_of_socket(STDIN_FILENO, &peer);
+	peer_name(&peer, name, sizeof(name));
+	log_init(ident, name);
+	/* Before anything is sent or any TLS handshake: the header is the
+	 * first thing on the connection, and nothing else may be read as if
+	 * it were part of it, nor it as part of anything else. */
+	if (o->proxy && take_proxy_header(o->timeout_s, &peer) < 0)
+		return HANDLER_DROPPED;
 	fd_transport_init(t, STDIN_FILENO, STDOUT_FILENO);
 	if (o->domain == NULL) {
 		if (gethostname(hostname, sizeof(hostname)) < 0)
@@ -165,26 +250,26 @@ handler_start(struct handler_options *o, const char *ident,
 		o->domain = hostname;
 	}
 	env->tls = NULL;
-	env->auth_needs_tls = o->auth_needs_tls && !peer_is_local(STDIN_FILENO);
+	env->auth_needs_tls = o->auth_needs_tls && !peer_is_local(&peer);
 	env->root_fd = open(o->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (env->root_fd < 0) {
 		log_event(LOG_ERR, "fatal", "cannot open the mail root %s: %s",
 		    o->root, strerror(errno));
 		refuse(&t->base, refusal_fmt, o->domain, "mail root");
-		return -1;
+		return HANDLER_REFUSED;
 	}
 	if (o->cert_file != NULL) {
 		session_tls = tls_server_new(o->cert_file, o->key_file);
 		if (session_tls == NULL) {
 			refuse(&t->base, refusal_fmt, o->domain,
 			    "TLS certificate");
-			return -1;
+			return HANDLER_REFUSED;
 		}
 		tls_server_hook(session_tls, STDIN_FILENO, STDOUT_FILENO,
 		    &env->tls_hook);
 		env->tls = &env->tls_hook;
 	}
-	return 0;
+	return HANDLER_READY;
 }
 
 void

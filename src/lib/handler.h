@@ -22,12 +22,13 @@ struct handler_options {
 	const char	*cert_file;	/* -C */
 	const char	*key_file;	/* -K */
 	bool		 auth_needs_tls; /* -R */
+	bool		 proxy;		/* -P */
 };
 
 /* The letters of the shared options, for getopt. */
-#define HANDLER_OPTSTRING	"d:n:t:C:K:R"
+#define HANDLER_OPTSTRING	"d:n:t:C:K:RP"
 #define HANDLER_USAGE		"[-d MAILROOT] [-n DOMAIN] [-t SECS] " \
-				"[-C CERT -K KEY] [-R]"
+				"[-C CERT -K KEY] [-R] [-P]"
 
 /* What handler_start set up for the session. */
 struct handler_env {
@@ -43,24 +44,34 @@ struct handler_env {
 int	handler_number(const char *arg, uint64_t min, uint64_t max,
 	    uint64_t *value_out);
 
-/* Take opt if it is one of the shared options (-d, -n, -t, -C, -K, -R).
- * Returns 1 when it was, 0 when it is not, -1 when its value is bad. */
+/* Take opt if it is one of the shared options (-d, -n, -t, -C, -K, -R,
+ * -P). Returns 1 when it was, 0 when it is not, -1 when its value is bad. */
 int	handler_option(struct handler_options *o, int opt, const char *arg);
 
 /* Whether the options agree with each other (-C and -K come together).
  * Returns 0, or -1. */
 int	handler_options_check(const struct handler_options *o);
 
+enum handler_start_status {
+	HANDLER_READY,		/* run the session */
+	HANDLER_REFUSED,	/* refused; the client was told: exit 1 */
+	HANDLER_DROPPED,	/* -P and no valid PROXY header: logged, the
+				 * client told nothing: exit 0 */
+};
+
 /* Set the handler up for a session on fds 0 and 1: ignore SIGPIPE (a
  * vanished client is a failed write), start logging as ident with the
- * peer's address, wire t to fds 0 and 1, default the domain to the host
- * name, open the mail root, load the TLS certificate. Returns 0; or -1
- * when the mail root or the certificate cannot be used, after logging why
- * and sending the client the line refusal_fmt (CR LF added), a format
- * given two strings: the domain and what is missing ("mail root", "TLS
- * certificate"). */
-int	handler_start(struct handler_options *o, const char *ident,
-	    struct fd_transport *t, const char *refusal_fmt,
+ * peer's address, with -P read the PROXY header (within -t) and take the
+ * client's address from it, wire t to fds 0 and 1, default the domain to
+ * the host name, open the mail root, load the TLS certificate. Returns
+ * HANDLER_READY; HANDLER_DROPPED when -P is given and the header is bad,
+ * cut off or late (logged; nothing is sent: a balancer drops such a
+ * connection too); or HANDLER_REFUSED when the mail root or the
+ * certificate cannot be used, after logging why and sending the client
+ * the line refusal_fmt (CR LF added), a format given two strings: the
+ * domain and what is missing ("mail root", "TLS certificate"). */
+enum handler_start_status handler_start(struct handler_options *o,
+	    const char *ident, struct fd_transport *t, const char *refusal_fmt,
 	    struct handler_env *env);
 
 /* End the session's TLS, if any (close_notify), at the end of main. */

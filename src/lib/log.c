@@ -85,6 +85,12 @@ priority_name(int priority)
 }
 
 void
+log_set_peer(const char *peer)
+{
+	(void)str_copy(log_peer, sizeof(log_peer), peer);
+}
+
+void
 log_set_user(const char *user)
 {
 	(void)str_copy(log_user, sizeof(log_user), user);

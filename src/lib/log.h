@@ -39,6 +39,10 @@ void	log_message_event(int priority, const char *event, uint64_t size,
 	    size_t rcpts, const char *fmt, ...)
 	    __attribute__((format(printf, 5, 6)));
 
+/* The session's client from now on (the address a PROXY header gave);
+ * copied. */
+void	log_set_peer(const char *peer);
+
 /* The session's user from now on (a POP3 login); copied. */
 void	log_set_user(const char *user);
 

@@ -44,6 +44,16 @@
  * before PENDING is: while a record may still be taken back, PENDING
  * keeps every snapshot and replace out.
  *
+ * Other hosts. On a network file system a client caches what it saw: a
+ * file's attributes, a small file's bytes, which file a name leads to
+ * (GlusterFS's defaults: md-cache, quick-read, FUSE's entry and attribute
+ * caches, about a second each). So whoever takes a lock there looks past
+ * them (store_fresh_stat): the length comes from the server, a cached copy
+ * of the bytes is dropped before the holder reads them, and a file
+ * renamed away by another host is known by ESTALE or a link count of 0,
+ * after which the folder is read again, so the name leads to the new
+ * file, before it is opened anew.
+ *
  * Take-back. A record whose fsync failed is cut off again only under
  * APPEND, when it is still the last bytes of the file that is the mailbox
  * now (PENDING, still held, guarantees no replace came between). Else it

@@ -10,9 +10,14 @@ messages acknowledged with 250 and not deleted by a session whose QUIT got
 +OK: each once, with the body that was sent, byte for byte; and no side
 file. Prints a summary line; exits 1 with the findings otherwise.
 
-usage: cluster_load.py --smtp ADDR:PORT --pop3 ADDR:PORT --mailroot DIR
-       [--loads 4] [--count 250] [--users alice:pw,bob:pw] [--seed N]
-       [--source ADDR] [--deadline SECS]
+usage: cluster_load.py --smtp ADDR:PORT[,ADDR:PORT...] [--pop3 ADDR:PORT]
+       --mailroot DIR [--loads 4] [--count 250] [--users alice:pw,bob:pw]
+       [--seed N] [--source ADDR] [--proxy] [--deadline SECS]
+       [--allow-failures [--require-ok ADDR:PORT]]
+
+Load i delivers through the i-th --smtp address (round robin). --proxy
+sends a PROXY v2 header first, as HAProxy would, for a connection straight
+to one host's handler.
 """
 import argparse
 import os
@@ -23,6 +28,9 @@ import smtplib
 import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import proxyhdr  # noqa: E402
 
 TAG = re.compile(rb"^X-Tag: (\S+)$", re.M)
 
@@ -43,7 +51,7 @@ class Ledger:
         self.acked = {}      # tag -> (set of users, body bytes)
         self.deleted = set()  # (user, tag)
         self.failures = []
-        self.replies = {}    # first digit of the final reply -> count
+        self.replies = {}    # address -> first digit of reply -> count
         self.sessions = 0
         self.in_use = 0
 
@@ -52,16 +60,30 @@ class Ledger:
             self.failures.append(what)
 
 
+class ProxiedSMTP(smtplib.SMTP):
+    """SMTP that opens with a PROXY v2 header, as HAProxy's send-proxy-v2
+    does, naming source_address as the client."""
+
+    def _get_socket(self, host, port, timeout):
+        sock = super()._get_socket(host, port, timeout)
+        src = sock.getsockname()
+        sock.sendall(proxyhdr.v2([src[0], host, str(src[1]), str(port)],
+                                 proxyhdr.NO_OPTIONS))
+        return sock
+
+
 def smtp_load(args, ledger, load, rcpts, rng):
-    host, port = args.smtp
+    host, port = args.smtp[load % len(args.smtp)]
+    where = f"{host}:{port}"
+    client = ProxiedSMTP if args.proxy else smtplib.SMTP
     for i in range(args.count):
         tag = f"L{load}-{i}"
         body = body_for(tag, rng)
         msg = f"Subject: {tag}\r\nX-Tag: {tag}\r\n\r\n{body}"
         code = "x"
         try:
-            with smtplib.SMTP(host, port, timeout=60,
-                              source_address=(args.source, 0)) as s:
+            with client(host, port, timeout=60,
+                        source_address=(args.source, 0)) as s:
                 refused = s.sendmail("load@test.example",
                                      [f"{u}@test.example" for u in rcpts],
                                      msg.encode())
@@ -73,9 +95,10 @@ def smtp_load(args, ledger, load, rcpts, rng):
             code = str(e.smtp_code)[0]
         except (OSError, smtplib.SMTPException) as e:
             code = "x"
-            ledger.note(f"{tag}: {e!r}")
+            ledger.note(f"{tag} via {where}: {e!r}")
         with ledger.lock:
-            ledger.replies[code] = ledger.replies.get(code, 0) + 1
+            counts = ledger.replies.setdefault(where, {})
+            counts[code] = counts.get(code, 0) + 1
             if code == "2":
                 ledger.acked[tag] = (set(rcpts), body.encode())
 
@@ -225,9 +248,13 @@ def addr(text):
     return host, int(port)
 
 
+def addrs(text):
+    return [addr(a) for a in text.split(",")]
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--smtp", type=addr, required=True)
+    ap.add_argument("--smtp", type=addrs, required=True)
     ap.add_argument("--pop3", type=addr)
     ap.add_argument("--mailroot", required=True)
     ap.add_argument("--loads", type=int, default=4)
@@ -237,8 +264,11 @@ def main():
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--source", default="127.0.0.1")
     ap.add_argument("--deadline", type=float, default=600)
+    ap.add_argument("--proxy", action="store_true")
     ap.add_argument("--allow-failures", action="store_true",
                     help="client errors (a host gone) are no finding")
+    ap.add_argument("--require-ok", action="append", default=[],
+                    help="yet every delivery through this address is 250")
     args = ap.parse_args()
     print(f"cluster_load: seed {args.seed}", flush=True)
     rng = random.Random(args.seed)
@@ -268,8 +298,12 @@ def main():
     findings, stored = account(args, ledger, list(users))
     if ledger.failures and not args.allow_failures:
         findings.append(f"{len(ledger.failures)} client errors")
+    for where in args.require_ok:
+        if set(ledger.replies.get(where, {"none": 1})) != {"2"}:
+            findings.append(f"{where}: not every reply 250: "
+                            f"{ledger.replies.get(where)}")
     print(f"cluster_load: {len(ledger.acked)} acked "
-          f"(replies {dict(sorted(ledger.replies.items()))}), "
+          f"(replies {ledger.replies}), "
           f"{len(ledger.deleted)} deleted in {ledger.sessions} sessions "
           f"({ledger.in_use} in use), {stored} stored, {elapsed:.1f} s")
     for f in ledger.failures[:20]:

@@ -9,6 +9,7 @@
       prints every reply line, CR LF removed.
       Options:
         --connect PORT|HOST:PORT   connect to a listener (host 127.0.0.1)
+        --source ADDR              with --connect: connect from ADDR
         --spawn LOG -- CMD ARG...  listen on --host (default 127.0.0.1),
                                    connect, and run CMD with the accepted
                                    socket as stdin and stdout, stderr
@@ -22,6 +23,9 @@
         --pop3                     POP3 replies (CAPA, LIST, UIDL, RETR,
                                    TOP and a bare AUTH are multi-line)
         --implicit                 TLS handshake before the greeting
+        --first FILE               send FILE's bytes first, before the
+                                   handshake of --implicit and before the
+                                   greeting (a PROXY protocol header)
         --no-greeting              do not wait for a greeting
         --cafile FILE              verify the certificate with FILE and
                                    the name "localhost" (default: no check)
@@ -274,7 +278,9 @@ def half_hello(conn):
     conn.sock.sendall(hello[:len(hello) // 2])
 
 
-def run_steps(conn, steps, pop3, implicit, greeting):
+def run_steps(conn, steps, pop3, implicit, greeting, first):
+    if first:
+        conn.sock.sendall(first)
     if implicit:
         conn.start_tls()
     if greeting:
@@ -311,7 +317,7 @@ def run_steps(conn, steps, pop3, implicit, greeting):
 def cmd_chat(args):
     pop3 = implicit = False
     greeting = True
-    cafile = connect = log = version = via = None
+    cafile = connect = log = version = via = first = source = None
     host = "127.0.0.1"
     timeout = 15.0
     while args and args[0].startswith("--"):
@@ -330,12 +336,17 @@ def cmd_chat(args):
             host = args.pop(0)
         elif opt == "--via":
             via = args.pop(0)
+        elif opt == "--source":
+            source = args.pop(0)
         elif opt == "--timeout":
             timeout = float(args.pop(0))
         elif opt == "--tls-version":
             version = args.pop(0)
         elif opt == "--spawn":
             log = args.pop(0)
+        elif opt == "--first":
+            with open(args.pop(0), "rb") as f:
+                first = f.read()
         else:
             sys.exit("tlsclient.py: unknown option " + opt)
     proc = None
@@ -361,12 +372,13 @@ def cmd_chat(args):
     else:
         steps = args
         h, _, p = connect.rpartition(":")
-        sock = socket.create_connection((h.strip("[]") or host, int(p)),
-                                        timeout=timeout)
+        sock = socket.create_connection(
+            (h.strip("[]") or host, int(p)), timeout=timeout,
+            source_address=(source, 0) if source else None)
     conn = Conn(sock, timeout, client_context(cafile, version))
     status = 0
     try:
-        run_steps(conn, steps, pop3, implicit, greeting)
+        run_steps(conn, steps, pop3, implicit, greeting, first)
     except Timeout:
         print("<timeout>")
         status = 4

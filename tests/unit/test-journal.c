@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for journal and log's journal backend: the datagrams journald
- * would get, read back from a socket of our own in a scratch directory. */
+/* Unit tests for journal and log's journal backend, and the peer a handler
+ * with -P logs there: the datagrams journald would get, read back from a
+ * socket of our own in a scratch directory. */
 #include "config.h"
 
 #include <errno.h>
@@ -12,8 +13,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "handler.h"
 #include "journal.h"
 #include "log.h"
+#include "transport.h"
 #include "tap.h"
 #include "fixture.h"
 
@@ -205,6 +208,90 @@ test_sendv(void)
 	ok(!receive(&e), "nothing was sent for the refused ones");
 }
 
+/* Run handler_start with -P (and -R) on a pipe holding in as fd 0;
+ * returns its result, *needs_tls_out whether -R then held. */
+static enum handler_start_status
+start_with(const char *dir, const char *in, size_t len, bool *needs_tls_out)
+{
+	struct handler_options o = {
+		.root = dir,
+		.domain = "test.example",
+		.timeout_s = 5,
+		.auth_needs_tls = true,
+		.proxy = true,
+	};
+	struct handler_env env;
+	struct fd_transport ft;
+	enum handler_start_status st;
+	int p[2], saved;
+
+	saved = dup(STDIN_FILENO);
+	if (saved < 0 || pipe(p) < 0 || write(p[1], in, len) != (ssize_t)len ||
+	    close(p[1]) < 0 || dup2(p[0], STDIN_FILENO) < 0 || close(p[0]) < 0)
+		abort();
+	st = handler_start(&o, "sockmail-test", &ft, "421 %s %s", &env);
+	if (st == HANDLER_READY) {
+		*needs_tls_out = env.auth_needs_tls;
+		(void)close(env.root_fd);
+		handler_end();
+	}
+	if (dup2(saved, STDIN_FILENO) < 0)
+		abort();
+	(void)close(saved);
+	return st;
+}
+
+/* -P: SOCKMAIL_PEER is the client a PROXY header names, not the balancer
+ * that $REMOTE_ADDR (systemd's) names; without an address in the header,
+ * or with a bad header, it is the balancer. */
+static void
+test_proxy_peer(const char *dir)
+{
+	static const char v1[] = "PROXY TCP4 192.0.2.7 198.51.100.1 56324 25\r\n";
+	static const char lo[] = "PROXY TCP4 127.0.0.1 127.0.0.1 56324 25\r\n";
+	static const char local[] = "\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00";
+	static const char bad[] = "PROXY TCP4 192.0.2.7 198.51.100.1 56324\r\n";
+	struct entry e;
+	bool needs_tls = false;
+
+	(void)setenv("REMOTE_ADDR", "203.0.113.9", 1);
+	ok(start_with(dir, v1, sizeof(v1) - 1, &needs_tls) == HANDLER_READY,
+	    "-P: a v1 header on fd 0");
+	ok(needs_tls, "-R holds for 192.0.2.7, though fd 0 is a pipe");
+	log_event(LOG_INFO, "connect", "session started");
+	ok(receive(&e) && equals(&e, "SOCKMAIL_PEER", "192.0.2.7"),
+	    "SOCKMAIL_PEER is the header's client, not $REMOTE_ADDR");
+	ok(!receive(&e), "nothing else was logged (the proxy line is debug)");
+
+	ok(start_with(dir, lo, sizeof(lo) - 1, &needs_tls) == HANDLER_READY &&
+	    !needs_tls, "-R does not hold for a header naming 127.0.0.1");
+	log_event(LOG_INFO, "connect", "session started");
+	ok(receive(&e) && equals(&e, "SOCKMAIL_PEER", "127.0.0.1"),
+	    "SOCKMAIL_PEER 127.0.0.1");
+
+	ok(start_with(dir, local, sizeof(local) - 1, &needs_tls) ==
+	    HANDLER_READY && !needs_tls, "a v2 LOCAL header: a pipe is local");
+	log_event(LOG_INFO, "connect", "session started");
+	ok(receive(&e) && equals(&e, "SOCKMAIL_PEER", "203.0.113.9"),
+	    "SOCKMAIL_PEER falls back to $REMOTE_ADDR");
+
+	ok(start_with(dir, bad, sizeof(bad) - 1, &needs_tls) ==
+	    HANDLER_DROPPED, "a bad header: the session is dropped");
+	ok(receive(&e) && equals(&e, "SOCKMAIL_EVENT", "proxy") &&
+	    equals(&e, "PRIORITY", "4") &&
+	    equals(&e, "SOCKMAIL_PEER", "203.0.113.9"),
+	    "a warning, under the balancer's address");
+	ok(field(&e, "MESSAGE") != NULL &&
+	    strstr(field(&e, "MESSAGE"), "bad PROXY header: v1 line is not "
+	    "protocol, two addresses and two ports") != NULL,
+	    "saying what is wrong: %s", field(&e, "MESSAGE") != NULL ?
+	    field(&e, "MESSAGE") : "(none)");
+	ok(!receive(&e), "one line");
+
+	(void)unsetenv("REMOTE_ADDR");
+	log_init("sockmail-test", "192.0.2.1");
+}
+
 /* With the socket gone, a line goes to stderr and the session goes on. */
 static void
 test_fallback(const char *dir, const char *path)
@@ -262,6 +349,7 @@ main(void)
 
 	test_event();
 	test_sendv();
+	test_proxy_peer(dir);
 	test_fallback(dir, sun.sun_path);
 
 	fixture_rm_tree(dir);
