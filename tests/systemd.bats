@@ -34,7 +34,7 @@ make_vars() {
 		echo 'print-vars:'
 		for v in SBINDIR=sbindir UNITDIR=systemdsystemunitdir \
 		    SYSUSERSDIR=sysusersdir TMPFILESDIR=tmpfilesdir \
-		    MANDIR=mandir MAILROOT=mailroot TLSDIR=tlsdir; do
+		    MANDIR=mandir MAILROOT=mailroot TLSDIR=tlsdir DOCDIR=docdir; do
 			printf '\t@echo "INST_%s=$(%s)"\n' "${v%=*}" "${v#*=}"
 		done
 	} >"$mk"
@@ -399,4 +399,65 @@ for line in sys.stdin:
 	assert_line --regexp '^pop3s TLSv1\.[23] True$'
 	run ct_exec systemctl list-units --failed --plain --no-legend 'sockmail*'
 	assert_output ''
+}
+
+# install_dropin UNIT EXAMPLE: the shipped drop-in EXAMPLE for UNIT, in the
+# container's runtime unit folder (gone at its next boot).
+install_dropin() {
+	ct_exec sh -c 'mkdir -p "$1" && cat >"$1/cluster.conf"' _ \
+	    "/run/systemd/system/$1.d" <"$DEST$INST_DOCDIR/examples/$2"
+}
+
+@test "in a container, the cluster drop-ins add -P: a PROXY v2 header's client is the journal's SOCKMAIL_PEER; no header, no session" {
+	need_container
+	local u
+	assert [ -f "$DEST$INST_DOCDIR/examples/cluster-service.conf" ]
+	for u in $SERVICES; do
+		install_dropin "$u" cluster-service.conf
+	done
+	install_dropin sockmail-smtp.socket cluster-socket.conf
+	ct_exec systemctl daemon-reload
+	ct_exec systemctl restart sockmail-smtp.socket
+	run ct_exec systemctl show -p RequiresMountsFor -p MaxConnectionsPerSource \
+	    sockmail-smtp.socket
+	assert_line "RequiresMountsFor=$INST_MAILROOT"
+	assert_line MaxConnectionsPerSource=64
+
+	run ct_exec /usr/bin/python3 - "tok-proxy-$$" <<-'EOF'
+	import smtplib, socket, struct, sys
+	class Proxied(smtplib.SMTP):
+	    def _get_socket(self, host, port, timeout):
+	        s = super()._get_socket(host, port, timeout)
+	        s.sendall(b"\r\n\r\n\x00\r\nQUIT\n\x21\x11" + struct.pack(
+	            "!H4s4sHH", 12, socket.inet_aton("192.0.2.44"),
+	            socket.inet_aton("127.0.0.1"), 40000, 25))
+	        return s
+	with Proxied("127.0.0.1", 25, timeout=15) as s:
+	    s.sendmail("proxy@localhost", ["bob@localhost"],
+	               "Subject: %s\r\n\r\nvia a balancer\r\n" % sys.argv[1])
+	print("sent")
+	# Without the header the handler takes what comes for a bad one and
+	# closes, having said nothing.
+	c = socket.create_connection(("127.0.0.1", 25), timeout=3)
+	c.sendall(b"EHLO x\r\n")
+	try:
+	    print("greeting:", c.recv(100))
+	except (socket.timeout, ConnectionResetError):
+	    print("no greeting")
+	EOF
+	assert_success
+	assert_line sent
+	assert_line --regexp "^(no greeting|greeting: b'')$"
+	journal_json 'to=bob@localhost' SOCKMAIL_EVENT=delivered \
+	    SOCKMAIL_PEER=192.0.2.44 >"$BATS_TEST_TMPDIR/delivered" ||
+	    fail "no delivery logged with SOCKMAIL_PEER=192.0.2.44"
+	run json_field SOCKMAIL_PEER <"$BATS_TEST_TMPDIR/delivered"
+	assert_output 192.0.2.44
+
+	# Back to the units as shipped, for whatever runs next.
+	for u in $SERVICES sockmail-smtp.socket; do
+		ct_exec rm -rf "/run/systemd/system/$u.d/cluster.conf"
+	done
+	ct_exec systemctl daemon-reload
+	ct_exec systemctl restart sockmail-smtp.socket
 }
