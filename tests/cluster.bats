@@ -33,7 +33,7 @@ setup_file() {
 		return 1
 	fi
 	printf '%s %spw\n' alice alice bob bob carol carol dave dave \
-	    erin erin frank frank \
+	    erin erin frank frank grace grace \
 	    >"$CLUSTER_TOP/host0/root/userinfo.txt"
 }
 
@@ -122,6 +122,42 @@ host_log() {
 	    "$HOST_A_POP3" "$HOST_B_POP3" dave davepw
 	echo "$output"
 	assert_success
+}
+
+@test "tails across hosts: what another program wrote through host A's mount goes whole to a side file named for host B; a killed delivery's room is cut" {
+	local box="$CLUSTER_TOP/host0/root/USERS/grace/my_mailbox.txt" side
+	run "$PYTHON" "$TOOLS/cluster_load.py" --smtp "$HOST_A_SMTP" --proxy \
+	    --mailroot "$BRICK_ROOT" --loads 1 --count 2 --users grace:gracepw
+	assert_success
+	# Text another program appended, with no "." line after it.
+	printf 'From: someone\nappended by hand\n' >>"$box"
+	run "$PYTHON" "$TOOLS/cluster_load.py" --smtp "$HOST_B_SMTP" --proxy \
+	    --mailroot "$BRICK_ROOT" --loads 1 --count 1 --users grace:gracepw
+	# The account counts the first load's two messages as strangers.
+	assert_output --partial "1 acked"
+	side=$(ls "$BRICK_ROOT/USERS/grace/" | grep '\.tail\.')
+	[[ $side == my_mailbox.txt.tail.*Z.host1.* ]]
+	run cat "$BRICK_ROOT/USERS/grace/$side"
+	assert_output "$(printf 'From: someone\nappended by hand')"
+	run grep -c '^X-Tag: ' "$BRICK_ROOT/USERS/grace/my_mailbox.txt"
+	assert_output 3
+	# What a delivery killed in mid-append leaves: the start of a record,
+	# then its NUL room. Host A's next delivery cuts it, and keeps nothing.
+	rm "$BRICK_ROOT/USERS/grace/$side"
+	printf 'From: <k@x>\nTo: grace\n\0\0\0\0\0\0' >>"$box"
+	run "$PYTHON" "$TOOLS/cluster_load.py" --smtp "$HOST_A_SMTP" --proxy \
+	    --mailroot "$BRICK_ROOT" --loads 1 --count 1 --users grace:gracepw
+	assert_output --partial "1 acked"
+	run ls "$BRICK_ROOT/USERS/grace/"
+	refute_output --partial .tail.
+	run grep -c '^X-Tag: ' "$BRICK_ROOT/USERS/grace/my_mailbox.txt"
+	assert_output 4
+	run tr -d -c '\0' <"$BRICK_ROOT/USERS/grace/my_mailbox.txt"
+	assert_output ''
+	run host_log 1 smtpd
+	assert_output --partial "tail: mailbox of grace: moved 31 bytes"
+	run host_log 0 smtpd
+	assert_output --partial "torn-tail: mailbox of grace"
 }
 
 @test "kill -9 of host A's handler during UPDATE while host B delivers leaves the mailbox whole" {

@@ -133,7 +133,8 @@ peer_is_local(const struct peer *p)
 }
 
 /* The client's address, for the logs only: $REMOTE_ADDR (set by systemd
- * for Accept=yes units), else the peer's address, else "local" (a pipe).
+ * for Accept=yes units), else the peer's address, else "local" (a pipe)
+ * or "unknown".
  * An address from a PROXY header comes first: behind a balancer,
  * $REMOTE_ADDR is the balancer's. */
 static void
@@ -144,7 +145,10 @@ peer_name(const struct peer *p, char *buf, size_t size)
 
 	if (!p->from_header && env != NULL && str_copy(buf, size, env) == 0)
 		return;
-	(void)str_copy(buf, size, "local");
+	/* A socket whose peer is already gone (ENOTCONN: a balancer's
+	 * health check that hung up at once) is no local client. */
+	(void)str_copy(buf, size, p->err == 0 || p->err == ENOTSOCK ?
+	    "local" : "unknown");
 	if (p->err != 0)
 		return;
 	if (p->addr.ss_family == AF_INET)
