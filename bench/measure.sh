@@ -25,15 +25,17 @@ tree_pids() {
 		if (q == root) print p, comm[p] } }'
 }
 
-# tree_cpu ROOT: CPU seconds of ROOT's tree (see above).
+# tree_cpu "ROOT...": CPU seconds of the ROOTs' trees (see above), each
+# process counted once.
 tree_cpu() {
-	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" \
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v roots="$1" \
 	    -v hz="$(getconf CLK_TCK)" '
+	BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) root[r[i]] = 1 }
 	{ pid = $1; line = $0; sub(/^.*\) /, "", line); split(line, f, " ")
 	  ppid[pid] = f[2]; t[pid] = f[12] + f[13] + f[14] + f[15] }
 	END { for (p in t) { q = p; n = 0
-		while (q != root && q > 1 && n++ < 64) q = ppid[q]
-		if (q == root) sum += t[p] }
+		while (!(q in root) && q > 1 && n++ < 64) q = ppid[q]
+		if (q in root) sum += t[p] }
 	      printf "%.2f\n", sum / hz }'
 }
 
@@ -51,6 +53,8 @@ smtp_port() {
 	sockmail) echo "$p_sm_smtp $pid_sm_smtp" ;;
 	xinetd) echo "$p_xi_smtp $pid_xinetd" ;;
 	postfix) echo "$p_pf_smtp $pid_postfix" ;;
+	gfs1) echo "$p_gfs1_smtp $pid_gfs1" ;;
+	gfs2) echo "$p_gfs2_smtp $pid_gfs2" ;;
 	esac
 }
 
@@ -60,6 +64,8 @@ pop3_port() {
 	sockmail) echo "$p_sm_pop3 $pid_sm_pop3" ;;
 	xinetd) echo "$p_xi_pop3 $pid_xinetd" ;;
 	dovecot) echo "$p_dc_pop3 $pid_dovecot" ;;
+	gfs1) echo "$p_gfs1_pop3 $pid_gfs1" ;;
+	gfs2) echo "$p_gfs2_pop3 $pid_gfs2" ;;
 	esac
 }
 
@@ -87,6 +93,8 @@ reset_sink() {
 	sockmail | xinetd) rm -f "$root/USERS/sink/my_mailbox.txt" \
 	    "$root/USERS/sink/my_mailbox.idx" ;;
 	postfix) rm -f "$work/pf/mail/sink" ;;
+	# One mailbox on the volume for both (and any tail side file).
+	gfs1 | gfs2) rm -f "$gfs_root/USERS/sink/"my_mailbox.* ;;
 	esac
 }
 
@@ -214,6 +222,16 @@ check_xinetd() {
 	    check_pop3 "$p_xi_pop3" && reset_sink xinetd
 }
 
+check_gfs1() {
+	check_smtp "$p_gfs1_smtp" "$gfs_root/USERS/sink/my_mailbox.txt" &&
+	    check_pop3 "$p_gfs1_pop3" && reset_sink gfs1
+}
+
+check_gfs2() {
+	check_smtp "$p_gfs2_smtp" "$gfs_root/USERS/sink/my_mailbox.txt" &&
+	    check_pop3 "$p_gfs2_pop3" && reset_sink gfs2
+}
+
 check_postfix() {
 	local base
 	base=$(sent_count)
@@ -288,13 +306,18 @@ rss_all() {
 	    >"$work/stat.txt"
 	printf 'USER huge\r\nPASS benchpw\r\nRETR 1\r\nQUIT\r\n' >"$work/retr.txt"
 	{
-		kb=$(rss_pipe "$work/smtp1m.txt" "$build/src/sockmail-smtpd" \
-		    -d "$root" -n bench) && echo "rss-smtp sockmail 1 $kb 0 0 0"
-		kb=$(rss_pipe "$work/stat.txt" "$build/src/sockmail-pop3d" \
-		    -d "$root" -n bench -f 0) && echo "rss-stat sockmail 1 $kb 0 0 0"
-		kb=$(rss_pipe "$work/retr.txt" "$build/src/sockmail-pop3d" \
-		    -d "$root" -n bench -f 0) && echo "rss-retr sockmail 1 $kb 0 0 0"
-		reset_sink sockmail
+		if selected sockmail; then
+			kb=$(rss_pipe "$work/smtp1m.txt" "$build/src/sockmail-smtpd" \
+			    -d "$root" -n bench) &&
+			    echo "rss-smtp sockmail 1 $kb 0 0 0"
+			kb=$(rss_pipe "$work/stat.txt" "$build/src/sockmail-pop3d" \
+			    -d "$root" -n bench -f 0) &&
+			    echo "rss-stat sockmail 1 $kb 0 0 0"
+			kb=$(rss_pipe "$work/retr.txt" "$build/src/sockmail-pop3d" \
+			    -d "$root" -n bench -f 0) &&
+			    echo "rss-retr sockmail 1 $kb 0 0 0"
+			reset_sink sockmail
+		fi
 		if [ -n "${up[floor]:-}" ]; then
 			kb=$(rss_pipe "$work/smtp1m.txt" "$build/bench/floor" \
 			    smtp-fsync "$work/floor-mail") &&

@@ -3,7 +3,8 @@
 # shellcheck disable=SC2034,SC2154
 # bench/report.sh: bench/run.sh's markdown report from $work/results (see
 # measure.sh for its lines): medians with min-max, ratios, the issue's
-# goals, and the CPU of the load generator next to the server's.
+# goals, the cost of the distributed store (gfs1 / gfs2 ÷ sockmail), and
+# the CPU of the load generator next to the server's.
 
 report() {
 	local host
@@ -11,7 +12,8 @@ report() {
 	awk -v date="$(date -u '+%Y-%m-%d %H:%M UTC')" -v host="$host" \
 	    -v runs="$runs" -v secs="$((t_end - t_start))" \
 	    -v rev="$(git -C "$top" rev-parse --short HEAD 2>/dev/null)" \
-	    -v sizes="$lat_sizes" -v quick="${QUICK:-}" '
+	    -v sizes="$lat_sizes" -v quick="${QUICK:-}" \
+	    -v targets="${TARGETS:+$targets}" '
 	function med(k,    n, i, j, v, t) {
 		n = cnt[k]
 		if (n == 0) return ""
@@ -43,6 +45,7 @@ report() {
 		if (x == "" || y == "" || y == 0) return "n/a"
 		return (x / y >= want ? "met" : "**not met**") sprintf(" (≥ %.1f×)", want)
 	}
+	$2 ~ /^gfs/ { gfs = 1 }
 	$4 == "fail" { fails[$1 SUBSEP $2] = 1; next }
 	{ k = $1 SUBSEP $2; val[k, ++cnt[k]] = $4
 	  wall[k] += $5; gen[k] += $6; srv[k] += $7 }
@@ -50,6 +53,8 @@ report() {
 		printf "# sockmail benchmark, %s\n\n", date
 		printf "%s; commit %s; %d round(s)%s; the run took %d s.\n\n",
 		    host, rev, runs, quick ? " (QUICK)" : "", secs
+		if (targets != "")
+			printf "Targets: %s (TARGETS); the others were not run.\n\n", targets
 		split("s1 s2 s3 s4 s5 s6", S, " ")
 		name["s1"] = "SMTP 1 KiB, 16 connections, 1 message each (msgs/s)"
 		name["s2"] = "SMTP 1 KiB, 16 kept-open connections (msgs/s)"
@@ -57,21 +62,22 @@ report() {
 		name["s4"] = "POP3 login+STAT+QUIT, 1 at a time (sessions/s)"
 		name["s5"] = "POP3 login+STAT+QUIT, 16 at a time (sessions/s)"
 		name["s6"] = "POP3 RETR 100 × 2 KiB, 4 at a time (MB/s)"
-		split("floor fsync sockmail xinetd postfix dovecot", T, " ")
+		nt = split("floor fsync sockmail xinetd postfix dovecot gfs1 gfs2", T, " ")
 		col["floor"] = "floor"; col["fsync"] = "fsync floor"
 		col["sockmail"] = "sockmail"; col["xinetd"] = "sockmail-xinetd"
 		col["postfix"] = "Postfix"; col["dovecot"] = "Dovecot"
+		col["gfs1"] = "gfs1"; col["gfs2"] = "gfs2"
 		print "## Throughput: median (min–max), higher is better\n"
 		printf "| scenario |"
-		for (t = 1; t <= 6; t++) printf " %s |", col[T[t]]
+		for (t = 1; t <= nt; t++) printf " %s |", col[T[t]]
 		print " sockmail ÷ floor | ÷ fsync floor | ÷ Postfix/Dovecot | xinetd ÷ floor | goal |"
 		printf "|---|"
-		for (t = 1; t <= 11; t++) printf "---|"
+		for (t = 1; t <= nt + 5; t++) printf "---|"
 		print ""
 		for (i = 1; i <= 6; i++) {
 			s = S[i]; smtp = i <= 3
 			printf "| %s |", name[s]
-			for (t = 1; t <= 6; t++) {
+			for (t = 1; t <= nt; t++) {
 				k = s SUBSEP T[t]
 				if ((smtp && T[t] == "dovecot") ||
 				    (!smtp && (T[t] == "fsync" || T[t] == "postfix")))
@@ -85,6 +91,18 @@ report() {
 			    ratio(sm, s SUBSEP (smtp ? "postfix" : "dovecot")),
 			    ratio(s SUBSEP "xinetd", s SUBSEP "floor"),
 			    smtp ? "÷ fsync floor " goal(sm, s SUBSEP "fsync", 0.8) : "÷ floor " goal(sm, s SUBSEP "floor", s == "s6" ? 0.8 : 0.7)
+		}
+		if (gfs) {
+			print "\n## The cost of the distributed store: medians, and gfs1 / gfs2 ÷ sockmail from the same run\n"
+			print "| scenario | sockmail | gfs1 | gfs2 | gfs1 ÷ sockmail | gfs2 ÷ sockmail | gfs2 ÷ gfs1 |"
+			print "|---|---|---|---|---|---|---|"
+			for (i = 1; i <= 6; i++) {
+				s = S[i]; sm = s SUBSEP "sockmail"
+				g1 = s SUBSEP "gfs1"; g2 = s SUBSEP "gfs2"
+				printf "| %s | %s | %s | %s | %s | %s | %s |\n", name[s],
+				    cell(sm), cell(g1), cell(g2), ratio(g1, sm),
+				    ratio(g2, sm), ratio(g2, g1)
+			}
 		}
 		print "\n## Login + STAT + QUIT latency by mailbox size (2 KiB messages), ms, median (min–max)\n"
 		print "| messages | sockmail first touch | sockmail warm | Dovecot first touch | Dovecot warm | first touch: Dovecot ÷ sockmail |"
@@ -142,12 +160,15 @@ report() {
 			    mib(r SUBSEP "sockmail"), v
 		}
 		print "\n## Who was busy: CPU seconds per run (mean), load generator / server, and wall seconds\n"
-		print "| scenario | " col["floor"] " | " col["fsync"] " | " col["sockmail"] " | " col["xinetd"] " | " col["postfix"] " | " col["dovecot"] " |"
-		print "|---|---|---|---|---|---|---|"
+		printf "| scenario |"
+		for (t = 1; t <= nt; t++) printf " %s |", col[T[t]]
+		printf "\n|---|"
+		for (t = 1; t <= nt; t++) printf "---|"
+		print ""
 		for (i = 1; i <= 6; i++) {
 			s = S[i]
 			printf "| %s |", name[s]
-			for (t = 1; t <= 6; t++) {
+			for (t = 1; t <= nt; t++) {
 				k = s SUBSEP T[t]
 				if (cnt[k])
 					printf " %.2f / %.2f in %.2f |", gen[k] / cnt[k],
@@ -164,6 +185,10 @@ report() {
 		if (x == "" || y == "" || y == 0) return "n/a"
 		return x / y >= want ? "met" : "**not met**"
 	}' "$work/results"
+	if [ -s "$work/unavailable" ]; then
+		printf '\n## Targets not available (their figures read n/a)\n\n'
+		cat "$work/unavailable"
+	fi
 	if [ -s "$work/retries" ]; then
 		printf '\n## Failed runs (retried)\n\n'
 		sed 's/^/- /' "$work/retries"

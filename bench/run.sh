@@ -1,9 +1,10 @@
 #!/bin/bash
 # bench/run.sh [BUILD_DIR]: sockmail against a do-nothing floor, an fsync
-# floor, the same handlers under xinetd, Postfix and Dovecot, over the
-# same mail, on loopback; every target started and stopped here, the
+# floor, the same handlers under xinetd, Postfix and Dovecot, and on a
+# GlusterFS volume (gfs1: one host; gfs2: two hosts behind HAProxy), over
+# the same mail, on loopback; every target started and stopped here, the
 # scenarios interleaved (floor, fsync floor, sockmail, sockmail-xinetd,
-# postfix, dovecot, floor, ...) for RUNS rounds. Prints a markdown table of
+# postfix, gfs1, gfs2, floor, ...) for RUNS rounds. Prints a markdown table of
 # medians, ratios and the issue's goals, and writes it to
 # bench/results/<UTC time>.md and bench/results/latest.md. See
 # bench/README.md. A benchmark, not a test: not run by make check.
@@ -12,7 +13,9 @@
 # counts), SMTP_MSGS (1500), SMTP_KEPT_MSGS (5 × SMTP_MSGS),
 # SMTP_BIG_MSGS (400), POP3_SESSIONS (1500),
 # RETR_SESSIONS (400), WARM (5), LAT_SIZES ("100 10000 100000"), PORT
-# (21250: ten ports from there).
+# (21250: thirteen ports from there), TARGETS (which targets, space-
+# separated; default all: "floor sockmail xinetd postfix dovecot gfs1
+# gfs2"; floor also runs the fsync floor, and the ratios need it).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 if [ $# -ge 1 ]; then
@@ -41,6 +44,15 @@ fi
 smtp_kept=${SMTP_KEPT_MSGS:-$((smtp_msgs * 5))}
 lat_sizes=${LAT_SIZES:-100 10000 100000}
 port=${PORT:-21250}
+all_targets="floor sockmail xinetd postfix dovecot gfs1 gfs2"
+targets=${TARGETS:-$all_targets}
+for t in $targets; do
+	case " $all_targets " in
+	*" $t "*) ;;
+	*) echo "run.sh: no target $t (TARGETS: $all_targets)" >&2; exit 2 ;;
+	esac
+done
+selected() { case " $targets " in *" $1 "*) ;; *) return 1 ;; esac; }
 load=$build/bench/pop3-load
 for f in "$build/src/sockmail-smtpd" "$build/src/sockmail-pop3d" "$load" \
     "$build/bench/floor"; do
@@ -107,25 +119,31 @@ chown -R dovecot:dovecot "$work/dc/home"
 
 # ---- Targets. ----
 declare -A up
-start_one() {	# NAME
+# start_one NAME: start and check it; a reason it is not available goes
+# to the report too ($work/unavailable).
+start_one() {
 	say "starting $1 ..."
-	if "start_$1" && "check_$1"; then
+	if "start_$1" 2>"$work/start.err" && "check_$1" 2>>"$work/start.err"
+	then
 		up[$1]=1
 	else
-		say "run.sh: $1 is not available; its figures are n/a"
 		up[$1]=
+		printf -- '- %s: %s\n' "$1" "$(tail -1 "$work/start.err")" \
+		    >>"$work/unavailable"
 	fi
+	cat "$work/start.err" >&2
+	[ -n "${up[$1]}" ] ||
+	    say "run.sh: $1 is not available; its figures are n/a"
 }
-start_one floor
-start_one sockmail
-start_one xinetd
-start_one postfix
-start_one dovecot
+: >"$work/unavailable"
+for t in $all_targets; do
+	selected "$t" && start_one "$t"
+done
 
 # ---- Scenarios, interleaved target by target within each round. ----
 : >"$work/results"
-smtp_targets="floor fsync sockmail xinetd postfix"
-pop3_targets="floor sockmail xinetd dovecot"
+smtp_targets="floor fsync sockmail xinetd postfix gfs1 gfs2"
+pop3_targets="floor sockmail xinetd dovecot gfs1 gfs2"
 for r in $(seq "$runs"); do
 	say "round $r of $runs"
 	for t in $smtp_targets; do

@@ -4,9 +4,10 @@
 # bench/targets.sh: start and stop the servers bench/run.sh measures, each
 # a private instance on loopback whose files live under $work. Sourced by
 # run.sh, which sets: work (work dir), build (build dir), root (sockmail
-# mail root), port (first of 10 ports). Each start_X prints why and
-# returns 1 when X cannot start; each sets the variable pid_X to the
-# process whose tree holds the target's processes (for CPU accounting).
+# mail root), top (the source tree), port (first of 13 ports). Each
+# start_X prints why and returns 1 when X cannot start; each sets the
+# variable pid_X to the processes whose trees hold the target's processes
+# (for CPU accounting; more than one, space-separated, for gfs1 / gfs2).
 
 p_floor_smtp=$port
 p_floor_fsync=$((port + 1))
@@ -17,6 +18,23 @@ p_xi_smtp=$((port + 5))
 p_xi_pop3=$((port + 6))
 p_pf_smtp=$((port + 7))
 p_dc_pop3=$((port + 8))
+p_gfs1_smtp=$((port + 9))
+p_gfs1_pop3=$((port + 10))
+p_gfs2_smtp=$((port + 11))
+p_gfs2_pop3=$((port + 12))
+
+# The cluster of gfs1 / gfs2 (tests/cluster.bash): its front end, HAProxy,
+# on 127.0.0.1 and the gfs2 ports, where the load generators and wait_port
+# look; the hosts' listeners take the same ports on 127.0.0.2 and .3.
+# shellcheck source=tests/cluster.bash
+. "$top/tests/cluster.bash"
+CLUSTER_FRONT_ADDR=127.0.0.1
+CLUSTER_SMTP_PORT=$p_gfs2_smtp
+CLUSTER_POP3_PORT=$p_gfs2_pop3
+cluster=$work/cluster
+gfs_root=$cluster/host0/root
+cluster_state=	# "", up, or failed
+cluster_why=
 
 # wait_port PORT: bounded wait (5 s) until something listens on PORT.
 wait_port() {
@@ -238,8 +256,72 @@ EOF
 	wait_port "$p_dc_pop3"
 }
 
+# One GlusterFS volume for gfs1 and gfs2: cluster_start with two hosts
+# (one when gfs2 is not among the targets), then the bench's users and
+# their mail copied onto it (not the big* / huge mailboxes, which only the
+# latency and RSS measurements read). Started once; a failure is
+# remembered (cluster_why), and its reason said again for the second
+# target.
+start_cluster() {
+	local hosts=1 u
+	case $cluster_state in
+	up) return 0 ;;
+	failed) echo "$cluster_why" >&2; return 1 ;;
+	esac
+	cluster_state=failed
+	cluster_why=$(cluster_missing)
+	if [ -n "$cluster_why" ]; then
+		echo "$cluster_why" >&2
+		return 1
+	fi
+	selected gfs2 && hosts=2
+	if ! cluster_start "$cluster" "$build" "$hosts"; then
+		tail -n 5 "$cluster"/logs/* >&2
+		cluster_why="cluster_start failed (its logs: run.sh's output)"
+		echo "$cluster_why" >&2
+		return 1
+	fi
+	cluster_why="the bench's mail could not be copied onto the volume"
+	for u in "$root"/USERS/bench* "$root/USERS/sink"; do
+		cp -a "$u" "$gfs_root/USERS/" || { echo "$cluster_why" >&2; return 1; }
+	done
+	cp -a "$root/userinfo.txt" "$gfs_root/" ||
+	    { echo "$cluster_why" >&2; return 1; }
+	# The cluster's long-lived processes: glusterd, the brick, the FUSE
+	# mounts (their arguments hold the folder). Their CPU counts for gfs1
+	# and gfs2 alike: the store's cost is theirs as much as the handlers'.
+	gluster_pids=
+	for u in $(pgrep -f -- "$cluster/"); do
+		case $(cat "/proc/$u/comm" 2>/dev/null) in
+		gluster*) gluster_pids="$gluster_pids $u" ;;
+		esac
+	done
+	cluster_state=up
+}
+
+# gfs1: one more listener pair, like sockmail's (no -P, on 127.0.0.1), on
+# host0's mount of the volume.
+start_gfs1() {
+	start_cluster || return 1
+	ssa "$p_gfs1_smtp" "$work/gfs1.log" "$build/src/sockmail-smtpd" \
+	    -d "$gfs_root" -n bench
+	pid_gfs1="$ssa_pid"
+	ssa "$p_gfs1_pop3" "$work/gfs1.log" "$build/src/sockmail-pop3d" \
+	    -d "$gfs_root" -n bench -f 0
+	pid_gfs1="$pid_gfs1 $ssa_pid $gluster_pids"
+	wait_port "$p_gfs1_smtp" && wait_port "$p_gfs1_pop3"
+}
+
+# gfs2: the cluster's front end, HAProxy, over its two hosts (-P).
+start_gfs2() {
+	start_cluster || return 1
+	pid_gfs2="$(cat "$cluster/run/haproxy.pid") $(tr '\n' ' ' \
+	    <"$cluster/run/listeners")$gluster_pids"
+	wait_port "$p_gfs2_smtp" && wait_port "$p_gfs2_pop3"
+}
+
 stop_all() {
-	local p
+	local p pids
 	stop_postfix
 	for p in $all_pids; do
 		kill "$p" 2>/dev/null || true
@@ -248,4 +330,16 @@ stop_all() {
 		wait "$p" 2>/dev/null || true
 	done
 	all_pids=
+	# Listeners first, then the mounts: nothing holds a file on them.
+	# cluster_stop kills its HAProxy and listeners, children of this
+	# shell, with SIGKILL: reaped here, without bash's "Killed" lines.
+	[ -d "$cluster/run" ] || return 0
+	pids="$(cat "$cluster/run/haproxy.pid" "$cluster/run/listeners" \
+	    2>/dev/null)"
+	{
+		cluster_stop "$cluster"
+		for p in $pids; do
+			wait "$p"
+		done
+	} 2>/dev/null
 }

@@ -41,9 +41,9 @@ cluster_missing() {
 	done
 	if [ ! -c /dev/fuse ]; then
 		echo "no /dev/fuse: FUSE mounts cannot work here"
-	elif awk '$2 ~ /:5DB7$/ && $4 == "0A" { found = 1 }
+	elif awk '$2 ~ /:5DC7$/ && $4 == "0A" { found = 1 }
 	    END { exit !found }' /proc/net/tcp; then
-		# A brick finds its glusterd on port 24007 (0x5DB7) only.
+		# A brick finds its glusterd on port 24007 (0x5DC7) only.
 		echo "port 24007 is taken (the machine's own glusterd?)"
 	fi
 }
