@@ -92,6 +92,7 @@ cluster_listen() {
 	local i=$1 name=$2 port=$3 addr="127.0.0.$((2 + $1))"
 	shift 3
 	# The handler's stderr is its log (SOCKMAIL_LOG=stderr: no journald).
+	# shellcheck disable=SC2016 # the inner shell expands $1 and $@
 	SOCKMAIL_LOG=stderr unshare --uts sh -c \
 	    'hostname "$1"; shift; exec "$@"' sh "host$i" \
 	    systemd-socket-activate --accept --inetd -l "$addr:$port" \

@@ -135,15 +135,16 @@ host_log() {
 	    --mailroot "$BRICK_ROOT" --loads 1 --count 1 --users grace:gracepw
 	# The account counts the first load's two messages as strangers.
 	assert_output --partial "1 acked"
-	side=$(ls "$BRICK_ROOT/USERS/grace/" | grep '\.tail\.')
-	[[ $side == my_mailbox.txt.tail.*Z.host1.* ]]
-	run cat "$BRICK_ROOT/USERS/grace/$side"
+	side=("$BRICK_ROOT"/USERS/grace/my_mailbox.txt.tail.*)
+	[ "${#side[@]}" -eq 1 ]
+	[[ ${side[0]##*/} == my_mailbox.txt.tail.*Z.host1.* ]]
+	run cat "${side[0]}"
 	assert_output "$(printf 'From: someone\nappended by hand')"
 	run grep -c '^X-Tag: ' "$BRICK_ROOT/USERS/grace/my_mailbox.txt"
 	assert_output 3
 	# What a delivery killed in mid-append leaves: the start of a record,
 	# then its NUL room. Host A's next delivery cuts it, and keeps nothing.
-	rm "$BRICK_ROOT/USERS/grace/$side"
+	rm "${side[0]}"
 	printf 'From: <k@x>\nTo: grace\n\0\0\0\0\0\0' >>"$box"
 	run "$PYTHON" "$TOOLS/cluster_load.py" --smtp "$HOST_A_SMTP" --proxy \
 	    --mailroot "$BRICK_ROOT" --loads 1 --count 1 --users grace:gracepw

@@ -173,7 +173,11 @@ store_fresh_stat(int fd, bool remote, bool sole_writer, struct stat *st)
 	times[0].tv_sec = 0;
 	times[0].tv_nsec = UTIME_OMIT;
 	times[1] = st->st_mtim;
-	return futimens(fd, times);
+	/* Only the file's owner may set a time: a mailbox someone else
+	 * owns keeps the new mtime, which costs the index a rescan, no
+	 * more. */
+	(void)futimens(fd, times);
+	return 0;
 }
 
 /* Open the folder name under dir_fd, creating it (mode 0700) when missing
