@@ -198,9 +198,14 @@ cluster_stop() {
 	for pid in $(cat "$dir/run/listeners" 2>/dev/null); do
 		cluster_kill_tree "$pid"
 	done
+	# A mount cut by a forced unmount may still be there (busy), or a
+	# second one on top of it: detach until none is left, at most 5.
 	for mnt in "$dir"/host*; do
-		[ -d "$mnt" ] || continue
-		umount -f "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+		for _ in 1 2 3 4 5; do
+			mountpoint -q "$mnt" 2>/dev/null || break
+			umount -f "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null ||
+			    break
+		done
 	done
 	vol=$(cat "$dir/run/volume" 2>/dev/null)
 	if [ -n "$vol" ] && [ -S "$dir/run/glusterd.sock" ]; then
