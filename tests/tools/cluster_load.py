@@ -53,6 +53,9 @@ class Ledger:
         # Tags whose delivery got no 250: stored or not, the sender will
         # try again. Stored, they are a duplicate to be, never a loss.
         self.unconfirmed = set()
+        # What POP3 read of a message whose SMTP client had not yet seen
+        # its 250 (the server stores, then replies): checked at the end.
+        self.read_early = []  # (user, tag, body)
         self.failures = []
         self.replies = {}    # address -> first digit of reply -> count
         self.sessions = 0
@@ -144,15 +147,14 @@ def pop3_worker(args, ledger, user, password, done, rng):
                     ledger.note(f"pop3 {user}: message {n} has no tag")
                     continue
                 tag = found[0].decode()
-                with ledger.lock:
-                    sent = ledger.acked.get(tag)
-                if sent is None:
-                    ledger.note(f"pop3 {user}: {tag} was never acked")
-                    continue
                 blank = lines.index(b"") if b"" in lines else len(lines)
                 # poplib has undone the dot-stuffing already.
                 got = b"\r\n".join(lines[blank + 1:]) + b"\r\n"
-                if got != sent[1]:
+                with ledger.lock:
+                    sent = ledger.acked.get(tag)
+                    if sent is None:
+                        ledger.read_early.append((user, tag, got))
+                if sent is not None and got != sent[1]:
                     ledger.note(f"pop3 {user}: RETR {tag}: body differs")
                 p.dele(n)
                 gone.append(tag)
@@ -248,6 +250,12 @@ def account(args, ledger, users):
             findings.append(f"{user}: deleted or never acked, yet "
                             f"stored: {extra[:10]}")
         total += len(msgs)
+    for user, tag, got in ledger.read_early:
+        sent = ledger.acked.get(tag)
+        if sent is None and tag not in ledger.unconfirmed:
+            findings.append(f"{user}: RETR {tag}: never sent")
+        elif sent is not None and got != sent[1]:
+            findings.append(f"{user}: RETR {tag}: body differs")
     if unconfirmed:
         print(f"cluster_load: {unconfirmed} copies stored though their "
               "delivery got no 250 (the host went away after writing): "
