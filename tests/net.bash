@@ -218,3 +218,34 @@ run_fetchmail() {
 		grep -v 'Running as root is discouraged'
 	return "${PIPESTATUS[0]}"
 }
+
+# make_cert KEY CERT: a self-signed EC certificate for localhost and
+# 127.0.0.1, two days long; openssl's complaints in
+# $BATS_FILE_TMPDIR/openssl.err.
+make_cert() {
+	timeout 60 openssl req -x509 -newkey ec \
+	    -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+	    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+	    -keyout "$1" -out "$2" 2>"$BATS_FILE_TMPDIR/openssl.err"
+}
+
+# make_wrapper NAME PROGRAM [VAR=VALUE...]: $BIN/NAME, which execs PROGRAM
+# with the log on stderr, this run's sanitizer options and each VAR:
+# systemd-socket-activate passes no environment on.
+make_wrapper() {
+	local name=$1 program=$2 v
+	shift 2
+	{
+		printf '#!/bin/sh\nSOCKMAIL_LOG=stderr; export SOCKMAIL_LOG\n'
+		for v in "$@"; do
+			printf '%s=%q; export %s\n' "${v%%=*}" "${v#*=}" "${v%%=*}"
+		done
+		for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
+			if [[ -n ${!v-} ]]; then
+				printf '%s=%q; export %s\n' "$v" "${!v}" "$v"
+			fi
+		done
+		printf 'exec %q "$@"\n' "$program"
+	} >"$BIN/$name"
+	chmod +x "$BIN/$name"
+}

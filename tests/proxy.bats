@@ -20,10 +20,7 @@ GOODBYE="+OK Thanks for using POP3 server"
 SMTP_500="500 Syntax error, command unrecognized"
 
 setup_file() {
-	if ! timeout 60 openssl req -x509 -newkey ec \
-	    -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-	    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-	    -keyout "$KEY" -out "$CERT" 2>"$BATS_FILE_TMPDIR/openssl.err"; then
+	if ! make_cert "$KEY" "$CERT"; then
 		cat "$BATS_FILE_TMPDIR/openssl.err" >&2
 		return 1
 	fi
@@ -34,21 +31,6 @@ setup_file() {
 	make_wrapper smtpd "$SMTPD"
 	# shellcheck disable=SC2153
 	make_wrapper pop3d "$POP3D"
-}
-
-# make_wrapper NAME PROGRAM: $BIN/NAME, which execs PROGRAM.
-make_wrapper() {
-	local v
-	{
-		printf '#!/bin/sh\nSOCKMAIL_LOG=stderr; export SOCKMAIL_LOG\n'
-		for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
-			if [[ -n ${!v-} ]]; then
-				printf '%s=%q; export %s\n' "$v" "${!v}" "$v"
-			fi
-		done
-		printf 'exec %q "$@"\n' "$2"
-	} >"$BIN/$1"
-	chmod +x "$BIN/$1"
 }
 
 setup() {
@@ -82,25 +64,23 @@ header() {
 # (smtpd_filter / pop3d_filter); its replies, CR stripped, as
 # smtp_session prints them; the status is the handler's.
 proxy_smtp() {
-	local opts args
-	split_options "$@"
-	{
-		cat "$H"
-		if ((${#args[@]})); then
-			printf '%s\r\n' "${args[@]}"
-		fi
-	} 2>/dev/null | smtpd_filter -P "${opts[@]}"
+	proxy_into smtpd_filter "$@"
 }
 
 proxy_pop3() {
-	local opts args
+	proxy_into pop3d_filter "$@"
+}
+
+proxy_into() {	# FILTER [OPTION... --] LINE...
+	local filter=$1 opts args
+	shift
 	split_options "$@"
 	{
 		cat "$H"
 		if ((${#args[@]})); then
 			printf '%s\r\n' "${args[@]}"
 		fi
-	} 2>/dev/null | pop3d_filter -P "${opts[@]}"
+	} 2>/dev/null | "$filter" -P "${opts[@]}"
 }
 
 # assert_log LOG REGEXP [COUNT]: LOG has COUNT (default 1) lines matching

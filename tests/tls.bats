@@ -26,10 +26,7 @@ BAD_LOGIN="-ERR [AUTH] Invalid username or password"
 SMTP_421="421 test.example Service not available, closing transmission channel"
 
 setup_file() {
-	if ! timeout 60 openssl req -x509 -newkey ec \
-	    -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-	    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-	    -keyout "$KEY" -out "$CERT" 2>"$BATS_FILE_TMPDIR/openssl.err" ||
+	if ! make_cert "$KEY" "$CERT" ||
 	    ! timeout 60 openssl genpkey -algorithm ec \
 	    -pkeyopt ec_paramgen_curve:prime256v1 -out "$OTHER_KEY" \
 	    2>>"$BATS_FILE_TMPDIR/openssl.err"; then
@@ -40,25 +37,9 @@ setup_file() {
 	# what the handlers need (logs on stderr, this run's sanitizer
 	# options; SOCKMAIL_DEBUG logs smtpd's state changes).
 	mkdir -p "$BIN"
-	make_wrapper smtpd "$SMTPD"
+	make_wrapper smtpd "$SMTPD" SOCKMAIL_DEBUG=1
 	# shellcheck disable=SC2153 # set by helpers.bash
-	make_wrapper pop3d "$POP3D"
-}
-
-# make_wrapper NAME PROGRAM: $BIN/NAME, which execs PROGRAM.
-make_wrapper() {
-	local v
-	{
-		printf '#!/bin/sh\nSOCKMAIL_LOG=stderr SOCKMAIL_DEBUG=1\n'
-		printf 'export SOCKMAIL_LOG SOCKMAIL_DEBUG\n'
-		for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
-			if [[ -n ${!v-} ]]; then
-				printf '%s=%q; export %s\n' "$v" "${!v}" "$v"
-			fi
-		done
-		printf 'exec %q "$@"\n' "$2"
-	} >"$BIN/$1"
-	chmod +x "$BIN/$1"
+	make_wrapper pop3d "$POP3D" SOCKMAIL_DEBUG=1
 }
 
 setup() {

@@ -80,3 +80,13 @@ io_close_keep_errno(int fd)
 	(void)close(fd);
 	errno = saved;
 }
+
+long
+io_ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000L +
+	    (now.tv_nsec - t0->tv_nsec) / 1000000L;
+}

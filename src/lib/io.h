@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* Read exactly len bytes at off. Returns 0, or -1 with errno set (EIO
  * when the file ends first). */
@@ -20,6 +21,10 @@ ssize_t	io_read_some(int fd, void *buf, size_t len, off_t off);
  * Returns 0, or -1 with errno set. */
 int	io_write_all(int fd, const void *data, size_t len);
 int	io_write_at(int fd, const void *data, size_t len, off_t off);
+
+/* Milliseconds since t0 on CLOCK_MONOTONIC: for deadlines that span
+ * several reads or writes. */
+long	io_ms_since(const struct timespec *t0);
 
 /* close(2) that leaves errno as it was, for error paths. */
 void	io_close_keep_errno(int fd);

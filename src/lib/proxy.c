@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "proxy.h"
 #include "str.h"
 
@@ -93,8 +94,10 @@ parse_v1(const char *buf, size_t len, struct proxy_header *h,
     const char **why_out)
 {
 	char line[PROXY_V1_MAX + 1], *field[5];
+	unsigned char dst[sizeof(struct in6_addr)];
 	const char *lf;
-	uint16_t sport, dport;
+	void *src;
+	uint16_t sport, dport, *port;
 	int af, n;
 
 	if (len > PROXY_V1_MAX)
@@ -132,32 +135,22 @@ parse_v1(const char *buf, size_t len, struct proxy_header *h,
 		return bad(why_out, "v1 protocol not TCP4, TCP6 or UNKNOWN");
 	memset(&h->addr, 0, sizeof(h->addr));
 	if (af == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&h->addr;
-		struct in_addr dst;
-
-		if (inet_pton(AF_INET, field[1], &sin->sin_addr) != 1)
-			return bad(why_out, "bad v1 source address");
-		if (inet_pton(AF_INET, field[2], &dst) != 1)
-			return bad(why_out, "bad v1 destination address");
-		sin->sin_family = AF_INET;
+		src = &((struct sockaddr_in *)&h->addr)->sin_addr;
+		port = &((struct sockaddr_in *)&h->addr)->sin_port;
 	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&h->addr;
-		struct in6_addr dst;
-
-		if (inet_pton(AF_INET6, field[1], &sin6->sin6_addr) != 1)
-			return bad(why_out, "bad v1 source address");
-		if (inet_pton(AF_INET6, field[2], &dst) != 1)
-			return bad(why_out, "bad v1 destination address");
-		sin6->sin6_family = AF_INET6;
+		src = &((struct sockaddr_in6 *)&h->addr)->sin6_addr;
+		port = &((struct sockaddr_in6 *)&h->addr)->sin6_port;
 	}
+	if (inet_pton(af, field[1], src) != 1)
+		return bad(why_out, "bad v1 source address");
+	if (inet_pton(af, field[2], dst) != 1)	/* checked, not used */
+		return bad(why_out, "bad v1 destination address");
 	if (parse_port(field[3], &sport) < 0)
 		return bad(why_out, "bad v1 source port");
 	if (parse_port(field[4], &dport) < 0)	/* checked, not used */
 		return bad(why_out, "bad v1 destination port");
-	if (af == AF_INET)
-		((struct sockaddr_in *)&h->addr)->sin_port = htons(sport);
-	else
-		((struct sockaddr_in6 *)&h->addr)->sin6_port = htons(sport);
+	h->addr.ss_family = (sa_family_t)af;
+	*port = htons(sport);
 	h->has_addr = true;
 	return PROXY_OK;
 }
@@ -277,12 +270,8 @@ struct reader {
 static long
 ms_left(const struct reader *r)
 {
-	struct timespec now;
-	long spent;
+	long spent = io_ms_since(&r->t0);
 
-	(void)clock_gettime(CLOCK_MONOTONIC, &now);
-	spent = (now.tv_sec - r->t0.tv_sec) * 1000L +
-	    (now.tv_nsec - r->t0.tv_nsec) / 1000000L;
 	return spent < r->timeout_ms ? r->timeout_ms - spent : 0;
 }
 

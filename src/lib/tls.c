@@ -13,6 +13,7 @@
 
 #include <stdlib.h>
 
+#include "io.h"
 #include "log.h"
 #include "tls.h"
 
@@ -232,16 +233,6 @@ fail:
 	return NULL;
 }
 
-static long
-ms_since(const struct timespec *t0)
-{
-	struct timespec now;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t0->tv_sec) * 1000L +
-	    (now.tv_nsec - t0->tv_nsec) / 1000000L;
-}
-
 /* Wait until OpenSSL can go on after it returned err, at most timeout_ms
  * from t0 (-1: no limit). Returns 0 to retry; -1 with errno set when the
  * time is up (ETIMEDOUT), poll failed, or err is no "want" at all. */
@@ -263,7 +254,7 @@ wait_for(struct tls_server *srv, int err, const struct timespec *t0,
 	}
 	do {
 		if (timeout_ms >= 0) {
-			left = timeout_ms - ms_since(t0);
+			left = timeout_ms - io_ms_since(t0);
 			if (left <= 0) {
 				errno = ETIMEDOUT;
 				return -1;

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "proxy.h"
 #include "tap.h"
 
@@ -375,16 +376,6 @@ rest_is(int fd, const void *want, size_t want_len)
 	return n == 0 && got == want_len && memcmp(buf, want, got) == 0;
 }
 
-static long
-ms_since(const struct timespec *t0)
-{
-	struct timespec now;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t0->tv_sec) * 1000L +
-	    (now.tv_nsec - t0->tv_nsec) / 1000000L;
-}
-
 /* Read a header from a pipe holding in (write end closed); check the
  * status, the bytes read, the address and that the rest is untouched. */
 static void
@@ -398,7 +389,8 @@ read_case(const void *in, size_t in_len, enum proxy_status want_st,
 
 	st = proxy_read(fd, 5000, &h, &why);
 	ok(st == want_st && h.len == want_len &&
-	    (st != PROXY_OK || strcmp(source(&h), want_src) == 0) &&
+	    (st != PROXY_OK ||
+	    (want_src != NULL && strcmp(source(&h), want_src) == 0)) &&
 	    rest_is(fd, (const char *)in + want_len, in_len - want_len),
 	    "read %s: status %d, %zu bytes, %s%s%s", name, (int)st, h.len,
 	    st == PROXY_OK ? source(&h) : "", st == PROXY_OK ? "" : why,
@@ -487,7 +479,7 @@ test_deadline(void)
 	p[0] = pipe_with(v1, 20, true, &p[1]);
 	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
 	st = proxy_read(p[0], 300, &h, &why);
-	ms = ms_since(&t0);
+	ms = io_ms_since(&t0);
 	ok(st == PROXY_TIMEOUT && h.len == 20 && ms >= 250 && ms < 3000,
 	    "half a header, then silence: timed out after %ld ms", ms);
 	(void)close(p[0]);
@@ -508,7 +500,7 @@ test_deadline(void)
 	(void)close(p[1]);
 	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
 	st = proxy_read(p[0], 500, &h, &why);
-	ms = ms_since(&t0);
+	ms = io_ms_since(&t0);
 	ok(st == PROXY_TIMEOUT && h.len > 0 && h.len < sizeof(v1) - 1 &&
 	    ms >= 450 && ms < 2000,
 	    "a header trickled a byte at a time: timed out after %ld ms, "
@@ -546,7 +538,7 @@ test_deadline(void)
 	p[0] = pipe_with("EHLO x\r\n", 8, true, &p[1]);
 	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
 	st = proxy_read(p[0], 10000, &h, &why);
-	ms = ms_since(&t0);
+	ms = io_ms_since(&t0);
 	ok(st == PROXY_BAD && ms < 1000, "no header at all: refused at once "
 	    "(%ld ms)", ms);
 	(void)close(p[0]);
