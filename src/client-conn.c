@@ -87,7 +87,7 @@ conn_open(struct conn *c, const char *host, const char *port, int timeout_s)
 	}
 	fd_transport_init(&c->ft, c->fd, c->fd);
 	line_reader_init(&c->in, &c->ft.base, timeout_s);
-	out_init(&c->out, &c->ft.base);
+	out_init(&c->out, &c->ft.base, timeout_s);
 	c->in.before_wait = out_flush_hook;
 	c->in.before_wait_arg = &c->out;
 	return 0;

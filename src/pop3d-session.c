@@ -47,8 +47,10 @@ pop3_reply(struct pop3_session *s, const char *fmt, ...)
 void
 pop3_idle_timeout(struct pop3_session *s)
 {
-	log_event(LOG_INFO, "timeout", "idle for %d s", s->cfg->timeout_s);
-	pop3_reply(s, "-ERR idle for too long, closing");
+	session_log_timeout(&s->ses);
+	pop3_reply(s, session_expired(&s->ses) ?
+	    "-ERR session time limit reached, closing" :
+	    "-ERR idle for too long, closing");
 	s->done = true;
 }
 
@@ -239,7 +241,8 @@ pop3_session_run(const struct pop3_config *cfg, struct transport *t)
 	}
 	s->cfg = cfg;
 	/* State 0: POP3_AUTHORIZATION. */
-	session_init(&s->ses, &pop3_proto, s, &s->done, t, cfg->timeout_s);
+	session_init(&s->ses, &pop3_proto, s, &s->done, t, cfg->timeout_s,
+	    cfg->lifetime_s);
 	maildrop_init(&s->md);
 	session_run(&s->ses);
 	status = s->exit_status;

@@ -28,6 +28,7 @@ main(int argc, char **argv)
 	struct handler_options opts = {
 		.root = ".",
 		.timeout_s = POP3_TIMEOUT_DEFAULT,
+		.lifetime_s = POP3_LIFETIME_DEFAULT,
 	};
 	struct pop3_config cfg = { .fail_delay_s = POP3_FAIL_DELAY_DEFAULT };
 	struct handler_env env;
@@ -79,6 +80,7 @@ main(int argc, char **argv)
 	cfg.auth_needs_tls = env.auth_needs_tls;
 	cfg.domain = opts.domain;
 	cfg.timeout_s = opts.timeout_s;
+	cfg.lifetime_s = opts.lifetime_s;
 	status = pop3_session_run(&cfg, &ft.base);
 	handler_end();
 	return status;

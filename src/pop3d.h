@@ -13,6 +13,7 @@
 
 #define POP3_LINE_MAX		255	/* RFC 2449 4, CRLF included */
 #define POP3_TIMEOUT_DEFAULT	600	/* RFC 1939 3: at least 10 minutes */
+#define POP3_LIFETIME_DEFAULT	1800	/* a big maildrop on a slow line */
 #define POP3_FAIL_DELAY_DEFAULT	2
 #define POP3_LOGIN_FAILURES_MAX	3
 #define POP3_DOMAIN_MAX		255
@@ -25,6 +26,7 @@ struct pop3_config {
 	int		 root_fd;	/* the mail root, opened O_DIRECTORY */
 	const char	*domain;	/* -n */
 	int		 timeout_s;	/* -t */
+	int		 lifetime_s;	/* -T */
 	int		 fail_delay_s;	/* -f */
 	bool		 apop;		/* -a */
 	const struct tls_hook *tls;	/* STARTTLS/STLS; NULL: no TLS */

@@ -99,8 +99,7 @@ receive(struct smtp_session *s, bool crlf, struct data_stats *st)
 		case LINE_OK:
 			break;
 		case LINE_TIMEOUT:
-			log_event(LOG_INFO, "timeout", "idle for %d s in DATA",
-			    s->cfg->timeout_s);
+			session_log_timeout(&s->ses);	/* in DATA */
 			smtp_close(s, 0);
 			return DATA_ABORTED;
 		default:

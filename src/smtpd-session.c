@@ -483,7 +483,7 @@ idle_timeout(void *owner)
 {
 	struct smtp_session *s = owner;
 
-	log_event(LOG_INFO, "timeout", "idle for %d s", s->cfg->timeout_s);
+	session_log_timeout(&s->ses);
 	smtp_close(s, 0);
 }
 
@@ -529,7 +529,8 @@ session_new(const struct smtp_config *cfg, struct transport *t)
 		return NULL;
 	s->cfg = cfg;
 	/* State 0: SMTP_GREETED. */
-	session_init(&s->ses, &smtp_proto, s, &s->done, t, cfg->timeout_s);
+	session_init(&s->ses, &smtp_proto, s, &s->done, t, cfg->timeout_s,
+	    cfg->lifetime_s);
 	s->spool_fd = -1;
 	return s;
 }

@@ -26,6 +26,7 @@ main(int argc, char **argv)
 	struct handler_options opts = {
 		.root = ".",
 		.timeout_s = SMTP_TIMEOUT_DEFAULT,
+		.lifetime_s = SMTP_LIFETIME_DEFAULT,
 	};
 	struct smtp_config cfg = { .size_max = SMTP_SIZE_DEFAULT };
 	struct handler_env env;
@@ -60,6 +61,7 @@ main(int argc, char **argv)
 	cfg.tls = env.tls;
 	cfg.domain = opts.domain;
 	cfg.timeout_s = opts.timeout_s;
+	cfg.lifetime_s = opts.lifetime_s;
 	status = smtp_session_run(&cfg, &ft.base);
 	handler_end();
 	return status;

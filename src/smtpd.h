@@ -19,6 +19,7 @@
 #define SMTP_ERRORS_MAX		20	/* 5xx replies before we hang up */
 #define SMTP_SIZE_DEFAULT	10485760
 #define SMTP_TIMEOUT_DEFAULT	300
+#define SMTP_LIFETIME_DEFAULT	900	/* a 10 MiB message on a slow line */
 
 struct transport;
 struct tls_hook;
@@ -28,6 +29,7 @@ struct smtp_config {
 	int		 root_fd;	/* the mail root, opened O_DIRECTORY */
 	const char	*domain;	/* -n */
 	int		 timeout_s;	/* -t */
+	int		 lifetime_s;	/* -T */
 	uint64_t	 size_max;	/* -s */
 	const struct tls_hook *tls;	/* STARTTLS/STLS; NULL: no TLS */
 };

@@ -109,6 +109,16 @@ stop_listener() {
 	printf -v "$var" %s ""
 }
 
+# assert_log LOG REGEXP [COUNT]: LOG has COUNT (default 1) lines matching
+# the extended REGEXP.
+assert_log() {
+	local n
+	n=$(grep -c -E -- "$2" "$1" || true)
+	if ((n != ${3:-1})); then
+		batslib_decorate "$n lines match /$2/, expected ${3:-1}" <"$1" | fail
+	fi
+}
+
 # start_smtpd [ARGS...] / stop_smtpd: sockmail-smtpd on $PORT (SMTPD_PID,
 # SMTPD_LOG).
 start_smtpd() {

@@ -83,16 +83,6 @@ proxy_into() {	# FILTER [OPTION... --] LINE...
 	} 2>/dev/null | "$filter" -P "${opts[@]}"
 }
 
-# assert_log LOG REGEXP [COUNT]: LOG has COUNT (default 1) lines matching
-# the extended REGEXP.
-assert_log() {
-	local n
-	n=$(grep -c -E -- "$2" "$1" || true)
-	if ((n != ${3:-1})); then
-		batslib_decorate "$n lines match /$2/, expected ${3:-1}" <"$1" | fail
-	fi
-}
-
 # assert_peer LOG ADDR: LOG (a handler's stderr) holds one session, from
 # connect to disconnect, and every line but the handler's own debug
 # "proxy" line names ADDR as the peer.

@@ -54,6 +54,11 @@ handler_option(struct handler_options *o, int opt, const char *arg)
 			return -1;
 		o->timeout_s = (int)n;
 		return 1;
+	case 'T':
+		if (handler_number(arg, 0, HANDLER_TIMEOUT_MAX, &n) < 0)
+			return -1;
+		o->lifetime_s = (int)n;
+		return 1;
 	case 'C':
 		o->cert_file = arg;
 		return 1;
@@ -215,12 +220,12 @@ take_proxy_header(int timeout_s, struct peer *p)
 }
 
 static void
-refuse(struct transport *t, const char *fmt, ...)
+refuse(struct transport *t, int timeout_s, const char *fmt, ...)
 {
 	struct out o;
 	va_list ap;
 
-	out_init(&o, t);
+	out_init(&o, t, timeout_s);
 	va_start(ap, fmt);
 	(void)out_vline(&o, fmt, ap);
 	va_end(ap);
@@ -259,13 +264,14 @@ handler_start(struct handler_options *o, const char *ident,
 	if (env->root_fd < 0) {
 		log_event(LOG_ERR, "fatal", "cannot open the mail root %s: %s",
 		    o->root, strerror(errno));
-		refuse(&t->base, refusal_fmt, o->domain, "mail root");
+		refuse(&t->base, o->timeout_s, refusal_fmt, o->domain,
+		    "mail root");
 		return HANDLER_REFUSED;
 	}
 	if (o->cert_file != NULL) {
 		session_tls = tls_server_new(o->cert_file, o->key_file);
 		if (session_tls == NULL) {
-			refuse(&t->base, refusal_fmt, o->domain,
+			refuse(&t->base, o->timeout_s, refusal_fmt, o->domain,
 			    "TLS certificate");
 			return HANDLER_REFUSED;
 		}

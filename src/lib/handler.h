@@ -19,6 +19,7 @@ struct handler_options {
 	const char	*root;		/* -d: the mail root */
 	const char	*domain;	/* -n: NULL for this host's name */
 	int		 timeout_s;	/* -t */
+	int		 lifetime_s;	/* -T; 0: no limit */
 	const char	*cert_file;	/* -C */
 	const char	*key_file;	/* -K */
 	bool		 auth_needs_tls; /* -R */
@@ -26,9 +27,9 @@ struct handler_options {
 };
 
 /* The letters of the shared options, for getopt. */
-#define HANDLER_OPTSTRING	"d:n:t:C:K:RP"
+#define HANDLER_OPTSTRING	"d:n:t:T:C:K:RP"
 #define HANDLER_USAGE		"[-d MAILROOT] [-n DOMAIN] [-t SECS] " \
-				"[-C CERT -K KEY] [-R] [-P]"
+				"[-T SECS] [-C CERT -K KEY] [-R] [-P]"
 
 /* What handler_start set up for the session. */
 struct handler_env {
@@ -44,8 +45,8 @@ struct handler_env {
 int	handler_number(const char *arg, uint64_t min, uint64_t max,
 	    uint64_t *value_out);
 
-/* Take opt if it is one of the shared options (-d, -n, -t, -C, -K, -R,
- * -P). Returns 1 when it was, 0 when it is not, -1 when its value is bad. */
+/* Take opt if it is one of the shared options (-d, -n, -t, -T, -C, -K,
+ * -R, -P). Returns 1 when it was, 0 when it is not, -1 when its value is bad. */
 int	handler_option(struct handler_options *o, int opt, const char *arg);
 
 /* Whether the options agree with each other (-C and -K come together).

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -79,6 +80,16 @@ io_close_keep_errno(int fd)
 
 	(void)close(fd);
 	errno = saved;
+}
+
+int
+io_timeout_ms(int timeout_s)
+{
+	if (timeout_s <= 0)
+		return -1;
+	if (timeout_s > INT_MAX / 1000)
+		timeout_s = INT_MAX / 1000;
+	return timeout_s * 1000;
 }
 
 long

@@ -26,6 +26,10 @@ int	io_write_at(int fd, const void *data, size_t len, off_t off);
  * several reads or writes. */
 long	io_ms_since(const struct timespec *t0);
 
+/* Seconds as milliseconds for a poll-style timeout: <= 0 means none (-1),
+ * and a huge value is capped so the product cannot overflow. */
+int	io_timeout_ms(int timeout_s);
+
 /* close(2) that leaves errno as it was, for error paths. */
 void	io_close_keep_errno(int fd);
 

@@ -1,21 +1,24 @@
 /* SPDX-License-Identifier: MIT */
-/* Bounded line input with an idle timeout. */
+/* Bounded line input with a deadline for each whole line. */
 #include "config.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <string.h>
 
+#include "io.h"
 #include "line.h"
+#include "str.h"
 #include "transport.h"
 
 void
 line_reader_init(struct line_reader *r, struct transport *t, int timeout_s)
 {
 	r->t = t;
-	if (timeout_s > INT_MAX / 1000)
-		timeout_s = INT_MAX / 1000;
-	r->timeout_ms = timeout_s > 0 ? timeout_s * 1000 : -1;
+	r->timeout_ms = io_timeout_ms(timeout_s);
+	r->line_waited = false;
+	r->lifetime_ms = -1;
+	r->expired = false;
+	r->wiped = 0;
 	r->before_wait = NULL;
 	r->before_wait_arg = NULL;
 	r->start = r->end = 0;
@@ -24,9 +27,53 @@ line_reader_init(struct line_reader *r, struct transport *t, int timeout_s)
 }
 
 void
+line_reader_set_lifetime(struct line_reader *r, int lifetime_s)
+{
+	r->lifetime_ms = io_timeout_ms(lifetime_s);
+	(void)clock_gettime(CLOCK_MONOTONIC, &r->born);
+}
+
+void
+line_reader_wipe_used(struct line_reader *r)
+{
+	if (r->start > r->wiped)
+		str_wipe(r->buf + r->wiped, r->start - r->wiped);
+	r->wiped = r->start;
+}
+
+void
 line_reader_discard(struct line_reader *r)
 {
-	r->start = r->end = 0;
+	str_wipe(r->buf, r->end);
+	r->start = r->end = r->wiped = 0;
+}
+
+/* How long the next wait for input may take: the rest of the line's
+ * time, or of the session's, whichever ends first; -1: no limit. The
+ * first wait of a line gets exactly timeout_ms, so that a socket can
+ * keep one SO_RCVTIMEO for it. Returns 0 when the time is up. */
+static int
+wait_budget(struct line_reader *r)
+{
+	long left = -1, life;
+
+	if (r->timeout_ms >= 0) {
+		if (!r->line_waited) {
+			r->line_waited = true;
+			(void)clock_gettime(CLOCK_MONOTONIC, &r->line_t0);
+			left = r->timeout_ms;
+		} else
+			left = r->timeout_ms - io_ms_since(&r->line_t0);
+	}
+	r->expired = false;
+	if (r->lifetime_ms >= 0) {
+		life = r->lifetime_ms - io_ms_since(&r->born);
+		if (left < 0 || life < left) {
+			left = life;
+			r->expired = true;
+		}
+	}
+	return left < 0 ? -1 : left > 0 ? (int)left : 0;
 }
 
 bool
@@ -40,16 +87,22 @@ static enum line_status
 fill(struct line_reader *r)
 {
 	ssize_t n;
+	int budget;
 
 	if (r->start > 0) {
 		memmove(r->buf, r->buf + r->start, r->end - r->start);
 		r->end -= r->start;
+		/* The old copy of what moved, and what was consumed. */
+		str_wipe(r->buf + r->end, r->start);
 		r->start = 0;
 	}
+	r->wiped = 0;
 	if (r->before_wait != NULL && r->before_wait(r->before_wait_arg) < 0)
 		return LINE_ERR;
+	if ((budget = wait_budget(r)) == 0)
+		return LINE_TIMEOUT;
 	n = transport_read(r->t, r->buf + r->end, sizeof(r->buf) - r->end,
-	    r->timeout_ms);
+	    budget);
 	if (n < 0)
 		return errno == ETIMEDOUT ? LINE_TIMEOUT : LINE_ERR;
 	if (n == 0)
@@ -83,6 +136,7 @@ line_read_part(struct line_reader *r, char *buf, size_t size,
 				*len_out = n - 1;
 				*end_out = LINE_END_CRLF;
 				r->start += n + 1;
+				r->line_waited = false;
 				return LINE_OK;
 			}
 			if (n <= size && (n == 0 || p[n - 1] != '\r')) {
@@ -90,6 +144,7 @@ line_read_part(struct line_reader *r, char *buf, size_t size,
 				*len_out = n;
 				*end_out = LINE_END_LF;
 				r->start += n + 1;
+				r->line_waited = false;
 				return LINE_OK;
 			}
 		}
@@ -112,6 +167,7 @@ line_read_part(struct line_reader *r, char *buf, size_t size,
 			*len_out = avail;
 			*end_out = LINE_END_EOF;
 			r->start += avail;
+			r->line_waited = false;
 			return LINE_OK;
 		}
 		st = fill(r);

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Bounded line input with an idle timeout. */
+/* Bounded line input with a deadline for each whole line. */
 #ifndef SOCKMAIL_LINE_H
 #define SOCKMAIL_LINE_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 struct transport;
 
@@ -38,7 +39,18 @@ line_end_bytes(enum line_end end)
 
 struct line_reader {
 	struct transport	*t;
-	int			 timeout_ms;	/* per wait for input; -1: none */
+	/* How long one whole line may take to arrive, from the first wait
+	 * for it; -1: no limit. A client that trickles a line byte by byte
+	 * is cut off as surely as one that sends nothing. */
+	int			 timeout_ms;
+	bool			 line_waited;	/* line_t0 is set for this line */
+	struct timespec		 line_t0;
+	/* The session's own end (line_reader_set_lifetime): no wait goes
+	 * past it; -1: none. expired says the last LINE_TIMEOUT was this. */
+	int			 lifetime_ms;
+	struct timespec		 born;
+	bool			 expired;
+	size_t			 wiped;		/* buf[0, wiped) is zeroed */
 	/* Called right before the reader blocks for more input, so that
 	 * replies to pipelined commands go out in one write when the input
 	 * runs dry (RFC 2920). Returns 0, or -1 when the peer is gone. */
@@ -57,9 +69,17 @@ struct line_reader {
 void	line_reader_init(struct line_reader *r, struct transport *t,
 	    int timeout_s);
 
+/* End every wait for input lifetime_s from now (<= 0: never): a session
+ * that keeps sending slowly still ends. */
+void	line_reader_set_lifetime(struct line_reader *r, int lifetime_s);
+
+/* Zero the bytes already consumed (a line that held a password), so no
+ * copy of them stays in the read-ahead buffer. */
+void	line_reader_wipe_used(struct line_reader *r);
+
 /* Throw away everything read ahead but not yet consumed (STARTTLS: bytes
  * that arrived before the handshake must never be taken as coming inside
- * it). */
+ * it), zeroing the buffer (a file of passwords was read through it). */
 void	line_reader_discard(struct line_reader *r);
 
 /* Whether a complete line is already buffered, so reading it will not

@@ -5,13 +5,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "io.h"
 #include "out.h"
 #include "transport.h"
 
 void
-out_init(struct out *o, struct transport *t)
+out_init(struct out *o, struct transport *t, int timeout_s)
 {
 	o->t = t;
+	o->timeout_ms = io_timeout_ms(timeout_s);
 	o->len = 0;
 	o->failed = false;
 }
@@ -23,7 +25,7 @@ out_flush(struct out *o)
 		return -1;
 	if (o->len == 0)
 		return 0;
-	if (transport_write(o->t, o->buf, o->len) < 0) {
+	if (transport_write(o->t, o->buf, o->len, o->timeout_ms) < 0) {
 		o->failed = true;
 		return -1;
 	}
@@ -73,7 +75,7 @@ out_put(struct out *o, const void *data, size_t len)
 	if (len > sizeof(o->buf) - o->len && out_flush(o) < 0)
 		return -1;
 	if (len > sizeof(o->buf)) {
-		if (transport_write(o->t, data, len) < 0) {
+		if (transport_write(o->t, data, len, o->timeout_ms) < 0) {
 			o->failed = true;
 			return -1;
 		}

@@ -15,12 +15,15 @@ struct transport;
 
 struct out {
 	struct transport	*t;
+	int			 timeout_ms;	/* per write; -1: none */
 	size_t			 len;
 	bool			 failed;	/* a write failed: peer gone */
 	char			 buf[OUT_BUF_SIZE];
 };
 
-void	out_init(struct out *o, struct transport *t);
+/* Write replies to t; each write must be done within timeout_s (<= 0:
+ * no limit), or the peer counts as gone. */
+void	out_init(struct out *o, struct transport *t, int timeout_s);
 
 /* Queue len bytes. Returns 0, or -1 once any write has failed. */
 int	out_put(struct out *o, const void *data, size_t len);

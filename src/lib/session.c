@@ -10,17 +10,38 @@
 
 void
 session_init(struct session *ses, const struct session_proto *proto,
-    void *owner, bool *done, struct transport *t, int timeout_s)
+    void *owner, bool *done, struct transport *t, int timeout_s,
+    int lifetime_s)
 {
 	ses->proto = proto;
 	ses->owner = owner;
 	ses->done = done;
 	ses->state = 0;
 	ses->crlf = false;
+	ses->timeout_s = timeout_s;
+	ses->lifetime_s = lifetime_s;
 	line_reader_init(&ses->in, t, timeout_s);
-	out_init(&ses->out, t);
+	line_reader_set_lifetime(&ses->in, lifetime_s);
+	out_init(&ses->out, t, timeout_s);
 	ses->in.before_wait = out_flush_hook;
 	ses->in.before_wait_arg = &ses->out;
+}
+
+bool
+session_expired(const struct session *ses)
+{
+	return ses->in.expired;
+}
+
+void
+session_log_timeout(const struct session *ses)
+{
+	if (session_expired(ses))
+		log_event(LOG_INFO, "timeout", "session longer than %d s",
+		    ses->lifetime_s);
+	else
+		log_event(LOG_INFO, "timeout", "no whole line or reply in "
+		    "%d s", ses->timeout_s);
 }
 
 void
@@ -136,8 +157,10 @@ session_run(struct session *ses)
 		crlf = false;
 		st = line_read(&ses->in, line, line_max(p) + 1, &len, &crlf);
 		take_line(ses, st, line, len, crlf);
-		/* A POP3 line may have been a password. */
+		/* A POP3 line may have been a password: neither it nor its
+		 * copy in the read-ahead buffer may stay. */
 		str_wipe(line, sizeof(line));
+		line_reader_wipe_used(&ses->in);
 		if (p->after_line != NULL)
 			p->after_line(ses->owner);
 		/* A failed write: the peer is gone. */

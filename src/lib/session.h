@@ -64,7 +64,8 @@ struct session_proto {
 	void			(*reply)(void *owner, const char *text);
 	/* Queue the greeting; may end the session instead (by *done). */
 	void			(*greet)(void *owner);
-	/* The client was idle too long: reply, log, set *done. */
+	/* A line or a reply did not make it within the timeout, or the
+	 * session's lifetime ran out: reply, log, set *done. */
 	void			(*timeout)(void *owner);
 	/* Called after every line read, unless NULL: a protocol's own
 	 * reason to end the session (SMTP's error count). */
@@ -84,13 +85,24 @@ struct session {
 	unsigned		 state;
 	/* The command being run ended in CR LF (SMTP: how DATA must end). */
 	bool			 crlf;
+	int			 timeout_s, lifetime_s;	/* for the log */
 };
 
 /* Set ses up for owner over t: initial state 0, replies flushed before
- * each wait for input (RFC 2920), done the owner's end flag. Nothing is
- * allocated. */
+ * each wait for input (RFC 2920), done the owner's end flag. Each line
+ * the client sends and each reply write must be done within timeout_s,
+ * and the whole session within lifetime_s (<= 0: no limit); either
+ * running out calls the protocol's timeout hook. Nothing is allocated. */
 void	session_init(struct session *ses, const struct session_proto *proto,
-	    void *owner, bool *done, struct transport *t, int timeout_s);
+	    void *owner, bool *done, struct transport *t, int timeout_s,
+	    int lifetime_s);
+
+/* Whether the timeout being handled is the session's lifetime running
+ * out, not one line or reply. */
+bool	session_expired(const struct session *ses);
+
+/* Log the timeout being handled ("timeout" event), saying which. */
+void	session_log_timeout(const struct session *ses);
 
 /* Move to state, logging "old -> new" at LOG_DEBUG when it changes. */
 void	session_set_state(struct session *ses, unsigned state);

@@ -75,6 +75,14 @@ tls_server_free(struct tls_server *srv)
 #define TLS_LIBSSL	"libssl.so." SHLIB_VERSION_NUMBER
 #endif
 
+/* OpenSSL 3 can zero each record's plaintext once it is read: a PASS
+ * line must not stay in its buffers either. */
+#ifdef SSL_OP_CLEANSE_PLAINTEXT
+#define TLS_OP_CLEANSE	SSL_OP_CLEANSE_PLAINTEXT
+#else
+#define TLS_OP_CLEANSE	0
+#endif
+
 /* The OpenSSL functions used here, typed from the headers. Macros such as
  * SSL_CTX_set_min_proto_version are spelt out through SSL_CTX_ctrl. */
 #define OSSL_FUNCS(F) \
@@ -216,7 +224,7 @@ tls_server_new(const char *cert_file, const char *key_file)
 	    SSL_SESS_CACHE_OFF, NULL);
 	(void)ossl.SSL_CTX_set_num_tickets(srv->ctx, 0);
 	ossl.SSL_CTX_set_options(srv->ctx,
-	    SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
+	    SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | TLS_OP_CLEANSE);
 	if (ossl.SSL_CTX_use_certificate_chain_file(srv->ctx, cert) != 1) {
 		log_ssl_errors(LOG_ERR, "fatal", cert);
 		goto fail;
@@ -303,7 +311,7 @@ tls_read(void *ctx, void *buf, size_t len, int timeout_ms)
 }
 
 static int
-tls_write(void *ctx, const void *buf, size_t len)
+tls_write(void *ctx, const void *buf, size_t len, int timeout_ms)
 {
 	struct tls_server *srv = ctx;
 	const char *p = buf;
@@ -325,9 +333,8 @@ tls_write(void *ctx, const void *buf, size_t len)
 			errno = EPROTO;
 			return -1;
 		}
-		/* As with plain writes, a client that stops reading is waited
-		 * for; the supervisor's limits bound such sessions. */
-		if (wait_for(srv, err, &t0, -1) < 0)
+		/* As with plain writes, the whole write has timeout_ms. */
+		if (wait_for(srv, err, &t0, timeout_ms) < 0)
 			return -1;
 	}
 	return 0;

@@ -14,8 +14,10 @@ struct transport_ops {
 	 * Returns the count read, 0 at end of input, or -1 with errno set
 	 * (ETIMEDOUT when nothing arrived in time). */
 	ssize_t	(*read)(void *ctx, void *buf, size_t len, int timeout_ms);
-	/* Write all len bytes. Returns 0, or -1 with errno set. */
-	int	(*write)(void *ctx, const void *buf, size_t len);
+	/* Write all len bytes within timeout_ms in all (-1: no limit),
+	 * however slowly the peer reads. Returns 0, or -1 with errno set
+	 * (ETIMEDOUT when the time ran out). */
+	int	(*write)(void *ctx, const void *buf, size_t len, int timeout_ms);
 };
 
 struct transport {
@@ -30,6 +32,7 @@ struct fd_transport {
 	int			 out_fd;
 	int			 rcvtimeo_ms;	/* in_fd's SO_RCVTIMEO; -1: none */
 	bool			 no_rcvtimeo;	/* not a blocking socket */
+	bool			 out_socket;	/* out_fd is a socket */
 };
 
 /* Wire t to in_fd and out_fd. When out_fd is a TCP socket, Nagle is turned
@@ -58,9 +61,10 @@ transport_read(struct transport *t, void *buf, size_t len, int timeout_ms)
 }
 
 static inline int
-transport_write(struct transport *t, const void *buf, size_t len)
+transport_write(struct transport *t, const void *buf, size_t len,
+    int timeout_ms)
 {
-	return t->ops->write(t->ctx, buf, len);
+	return t->ops->write(t->ctx, buf, len, timeout_ms);
 }
 
 #endif

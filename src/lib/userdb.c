@@ -147,7 +147,9 @@ userdb_find(int root_fd, const char *login, struct userdb_entry *entry_out)
 		}
 	}
 done:
+	/* Both the line and the read-ahead buffer held passwords. */
 	str_wipe(line, sizeof(line));
+	line_reader_discard(&r);
 	(void)close(fd);
 	if (!found)
 		userdb_entry_free(entry_out);

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for line: endings, long lines, NULs, pieces, timeouts, hooks. */
+/* Unit tests for line: endings, long lines, NULs, pieces, timeouts,
+ * deadlines for whole lines and writes, wiping, hooks. */
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -329,6 +332,129 @@ test_timeout(void)
 	feed_close(f);
 }
 
+/* A child that writes what, one byte at a time, every 200 ms, looping,
+ * for secs seconds: a client that trickles. Returns its pid. */
+static pid_t
+trickle(int fd, const char *what, int secs)
+{
+	pid_t	pid;
+	size_t	i;
+	int	n;
+
+	(void)fflush(stdout);
+	if ((pid = fork()) == -1)
+		abort();
+	if (pid > 0)
+		return pid;
+	for (n = 0, i = 0; n < secs * 5; n++, i = what[i + 1] ? i + 1 : 0) {
+		if (write(fd, what + i, 1) != 1)
+			_exit(0);
+		(void)usleep(200000);
+	}
+	_exit(0);
+}
+
+static void
+reap(pid_t pid)
+{
+	(void)kill(pid, SIGKILL);
+	(void)waitpid(pid, NULL, 0);
+}
+
+static void
+test_deadline(void)
+{
+	struct feed	*f = feed_open("", 0, true, 1);
+	char		 buf[64];
+	size_t		 len;
+	bool		 crlf;
+	double		 t0, dt;
+	enum line_status st;
+	pid_t		 pid;
+	int		 lines;
+
+	/* One byte every 200 ms for 6 s never finishes a line: the line,
+	 * not each read, has the 1 s. */
+	pid = trickle(f->wfd, "NOOP", 6);
+	t0 = now();
+	st = line_read(&f->r, buf, sizeof(buf), &len, &crlf);
+	dt = now() - t0;
+	ok(st == LINE_TIMEOUT && !f->r.expired,
+	    "deadline: a line trickled byte by byte is LINE_TIMEOUT (%d)", st);
+	ok(dt >= 0.9 && dt < 3.0, "deadline: after the line's 1 s, not "
+	    "the trickle's 6 s (%.2f s)", dt);
+	reap(pid);
+	feed_close(f);
+
+	/* A line "A\n" every 400 ms is in time for its own 5 s, but the
+	 * session's lifetime of 1 s ends the waits. */
+	f = feed_open("", 0, true, 5);
+	line_reader_set_lifetime(&f->r, 1);
+	pid = trickle(f->wfd, "A\n", 6);
+	t0 = now();
+	lines = 0;
+	while ((st = line_read(&f->r, buf, sizeof(buf), &len, &crlf)) ==
+	    LINE_OK && lines < 100)
+		lines++;
+	dt = now() - t0;
+	ok(st == LINE_TIMEOUT && f->r.expired && lines >= 1,
+	    "lifetime: lines in time, then LINE_TIMEOUT with expired (%d "
+	    "lines, status %d)", lines, st);
+	ok(dt >= 0.9 && dt < 3.0, "lifetime: after 1 s (%.2f s)", dt);
+	reap(pid);
+	feed_close(f);
+}
+
+static void
+test_wipe(void)
+{
+	static const char	 in[] = "PASS hunter2\r\nSTAT\r\n";
+	struct feed		*f = feed_open(in, sizeof(in) - 1, false, 5);
+	char			 buf[64];
+	size_t			 len;
+	bool			 crlf;
+
+	ok(line_read(&f->r, buf, sizeof(buf), &len, &crlf) == LINE_OK,
+	    "wipe: read the PASS line");
+	line_reader_wipe_used(&f->r);
+	ok(memmem(f->r.buf, sizeof(f->r.buf), "hunter2", 7) == NULL,
+	    "wipe: no copy of the password is left in the read-ahead buffer");
+	ok(line_read(&f->r, buf, sizeof(buf), &len, &crlf) == LINE_OK &&
+	    strcmp(buf, "STAT") == 0, "wipe: the next line is intact");
+	feed_close(f);
+}
+
+/* Writes to a peer that never reads: a pipe and a socket. */
+static void
+test_write_deadline(void)
+{
+	static char		 big[1 << 20];
+	struct fd_transport	 t;
+	int			 p[2], sv[2], rc;
+	double			 t0, dt;
+
+	if (pipe(p) == -1 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+		abort();
+	fd_transport_init(&t, -1, p[1]);
+	t0 = now();
+	rc = transport_write(&t.base, big, sizeof(big), 1000);
+	dt = now() - t0;
+	ok(rc == -1 && errno == ETIMEDOUT && dt < 3.0,
+	    "write: a pipe nobody reads gives up after 1 s (%d, %.2f s)", rc,
+	    dt);
+	fd_transport_init(&t, -1, sv[0]);
+	t0 = now();
+	rc = transport_write(&t.base, big, sizeof(big), 1000);
+	dt = now() - t0;
+	ok(rc == -1 && errno == ETIMEDOUT && dt >= 0.9 && dt < 3.0,
+	    "write: a socket nobody reads gives up after 1 s (%d, %.2f s)",
+	    rc, dt);
+	(void)close(p[0]);
+	(void)close(p[1]);
+	(void)close(sv[0]);
+	(void)close(sv[1]);
+}
+
 static void
 test_hook(void)
 {
@@ -465,6 +591,9 @@ main(void)
 	test_too_long();
 	test_parts();
 	test_timeout();
+	test_deadline();
+	test_wipe();
+	test_write_deadline();
 	test_hook();
 	test_has_line();
 	test_edges();

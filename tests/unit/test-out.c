@@ -33,7 +33,7 @@ sink_open(void)
 	if (fcntl(s->rfd, F_SETFL, O_NONBLOCK) == -1)
 		abort();
 	fd_transport_init(&s->t, s->wfd, s->wfd);
-	out_init(&s->o, &s->t.base);
+	out_init(&s->o, &s->t.base, 0);
 	return s;
 }
 

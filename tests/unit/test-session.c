@@ -295,7 +295,7 @@ test_engine(void)
 	char out[256];
 
 	mem_transport_init(&t, in, sizeof(in) - 1, out, sizeof(out));
-	session_init(&toy.ses, &toy_proto, &toy, &toy.done, &t.base, 5);
+	session_init(&toy.ses, &toy_proto, &toy, &toy.done, &t.base, 5, 0);
 	session_run(&toy.ses);
 	ok(t.out_len == sizeof(want) - 1 && memcmp(out, want, t.out_len) == 0,
 	    "engine: wrong state, any case, unknown, NUL and over-long lines "
