@@ -149,19 +149,19 @@ join_recipients(const struct smtp_session *s)
 	return to;
 }
 
-static int
+static enum deliver_status
 deliver_all(struct smtp_session *s, uint64_t size)
 {
 	const char *logins[SMTP_RCPT_MAX], *failed;
 	struct msg_envelope env;
+	enum deliver_status rc;
 	char *to;
 	size_t i;
-	int rc;
 
 	to = join_recipients(s);
 	if (to == NULL) {
 		log_event(LOG_ERR, "deliver", "out of memory");
-		return -1;
+		return DELIVER_FAILED;
 	}
 	for (i = 0; i < s->nrcpt; i++)
 		logins[i] = s->rcpt[i].login;
@@ -169,8 +169,14 @@ deliver_all(struct smtp_session *s, uint64_t size)
 	env.to = to;
 	env.received = time(NULL);
 	rc = deliver(s->cfg->root_fd, s->spool_fd, &env, logins, s->nrcpt,
-	    &failed);
-	if (rc < 0)
+	    s->cfg->quota, &failed);
+	if (rc == DELIVER_OVER_QUOTA)
+		log_message_event(LOG_INFO, "reject", size, s->nrcpt,
+		    "from=<%s> size=%llu: mailbox of %s would pass its quota "
+		    "(%llu bytes); nothing delivered", s->from,
+		    (unsigned long long)size, failed != NULL ? failed : "-",
+		    (unsigned long long)s->cfg->quota);
+	else if (rc == DELIVER_FAILED)
 		log_message_event(LOG_ERR, "deliver", size, s->nrcpt,
 		    "from=<%s> size=%llu: mailbox of %s: %s; nothing delivered",
 		    s->from, (unsigned long long)size,
@@ -214,9 +220,20 @@ smtp_receive_data(struct smtp_session *s, bool crlf)
 		log_event(LOG_ERR, "spool", "cannot write the spool: %s",
 		    strerror(errno));
 		smtp_reply(s, REPLY_LOCAL);
-	} else if (deliver_all(s, st.size) < 0)
-		smtp_reply(s, REPLY_LOCAL);
-	else
-		smtp_reply(s, "250 OK Message accepted for delivery");
+	} else {
+		switch (deliver_all(s, st.size)) {
+		case DELIVER_OK:
+			smtp_reply(s, "250 OK Message accepted for delivery");
+			break;
+		case DELIVER_OVER_QUOTA:
+			/* One reply for every recipient: none got a copy. */
+			smtp_reply(s, "552 5.2.2 Mailbox full, message would "
+			    "exceed quota");
+			break;
+		case DELIVER_FAILED:
+			smtp_reply(s, REPLY_LOCAL);
+			break;
+		}
+	}
 	smtp_reset_transaction(s);
 }

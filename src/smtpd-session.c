@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "smtpd.h"
+#include "deliver.h"
 #include "log.h"
 #include "starttls.h"
 #include "str.h"
@@ -325,6 +326,16 @@ rcpt_path(struct smtp_session *s, char *arg)
 	if (r == NULL) {
 		if (s->nrcpt == SMTP_RCPT_MAX) {
 			smtp_reply(s, "452 Too many recipients");
+			return;
+		}
+		/* SPEC §1 -q: a mailbox at its quota takes no message; the
+		 * end of DATA checks the message itself. */
+		if (deliver_mailbox_full(s->cfg->root_fd, user.login,
+		    s->cfg->quota)) {
+			log_event(LOG_INFO, "reject", "mailbox of %s full "
+			    "(quota %llu bytes): %s", user.login,
+			    (unsigned long long)s->cfg->quota, addr);
+			smtp_reply(s, "452 4.2.2 Mailbox full");
 			return;
 		}
 		r = &s->rcpt[s->nrcpt++];

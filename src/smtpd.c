@@ -16,7 +16,7 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	(void)fprintf(stderr, "usage: sockmail-smtpd " HANDLER_USAGE
-	    " [-s BYTES]\n");
+	    " [-s BYTES] [-q BYTES]\n");
 	exit(2);
 }
 
@@ -33,16 +33,28 @@ main(int argc, char **argv)
 	struct fd_transport ft;
 	int opt, status;
 
-	while ((opt = getopt(argc, argv, HANDLER_OPTSTRING "s:")) != -1) {
+	while ((opt = getopt(argc, argv, HANDLER_OPTSTRING "s:q:")) != -1) {
 		switch (handler_option(&opts, opt, optarg)) {
 		case 1:
 			continue;
 		case -1:
 			usage();
 		}
-		if (opt != 's' || handler_number(optarg, 1, UINT64_MAX / 2,
-		    &cfg.size_max) < 0)
+		switch (opt) {
+		case 's':
+			if (handler_number(optarg, 1, UINT64_MAX / 2,
+			    &cfg.size_max) < 0)
+				usage();
+			break;
+		case 'q':
+			/* 0: no quota. The bound is the largest file length. */
+			if (handler_number(optarg, 0, UINT64_MAX / 2,
+			    &cfg.quota) < 0)
+				usage();
+			break;
+		default:
 			usage();
+		}
 	}
 	if (optind != argc || handler_options_check(&opts) < 0)
 		usage();

@@ -31,6 +31,7 @@ struct smtp_config {
 	int		 timeout_s;	/* -t */
 	int		 lifetime_s;	/* -T */
 	uint64_t	 size_max;	/* -s */
+	uint64_t	 quota;		/* -q: bytes a mailbox may hold; 0: none */
 	const struct tls_hook *tls;	/* STARTTLS/STLS; NULL: no TLS */
 };
 

@@ -74,6 +74,9 @@ S_LOCAL_ERROR = "451 Requested action aborted: local error in processing"
 S_TOO_MANY = "452 Too many recipients"
 S_TOO_BIG = "552 Message size exceeds fixed maximum message size"
 S_NUL_DATA = "554 Message contains NUL characters"
+# -q (SPEC §1), after EHLO: the enhanced code stays in the text.
+S_QUOTA_FULL = "452 4.2.2 Mailbox full"
+S_QUOTA_OVER = "552 5.2.2 Mailbox full, message would exceed quota"
 
 P_GREETING = "+OK POP3 server is ready"
 P_SEND_PASS = "+OK send PASS"
@@ -951,6 +954,134 @@ def huge_message_cases() -> list[Case]:
              expect_replies(S_GREETING, S_HELO, S_TOO_BIG, S_TOO_BIG, S_BYE), options=limit),
     ]
 
+# Quotas (-q, SPEC §1). The sessions use EHLO, whose replies keep their
+# enhanced codes: the quota replies are checked whole, the others by their
+# basic codes (expect_codes).
+
+
+def expect_codes(*codes: str) -> Check:
+    """The replies' basic codes, a multi-line reply counted once, are
+    exactly these."""
+    def check(result: Result) -> list[str]:
+        got = [reply[:3] for reply in result.replies if reply[3:4] != "-"]
+        return [] if got == list(codes) else [f"reply codes {got!r}, want {list(codes)!r}"]
+    return check
+
+
+EHLO_ENVELOPE = ("EHLO client.example", *ENVELOPE[1:])
+
+
+def x_record_length(*logins: str) -> int:
+    """The length of the record of a message of one line "x" to logins
+    (SPEC §3): its To: is the envelope's."""
+    to = ", ".join(f"{login}@test.example" for login in logins)
+    return len(mailbox_record("sender@example.org", to, "", ["x"]))
+
+
+X_RECORD_LENGTH = x_record_length("bob")
+BIG_FILE = mailbox_record("a@b", "bob@test.example", "big", ["y" * 4900])
+
+
+def quota(size: int) -> tuple[str, str]:
+    return ("-q", str(size))
+
+
+def ehlo_to(*logins: str) -> bytes:
+    """EHLO, MAIL, RCPT to each login, DATA "x", QUIT."""
+    return lines(*EHLO_ENVELOPE[:2], *[f"RCPT TO:<{login}@test.example>" for login in logins],
+                 "DATA", "x", ".", "QUIT")
+
+
+def outside_mailbox_symlink(root: Path) -> None:
+    """bob's mailbox is a link to a big mailbox-like file outside."""
+    (outside(root) / "big.txt").write_bytes(BIG_FILE)
+    (root / "USERS" / "bob").mkdir(mode=0o700)
+    (root / "USERS" / "bob" / "my_mailbox.txt").symlink_to(outside(root) / "big.txt")
+
+
+def outside_folder_symlink(root: Path) -> None:
+    """bob's folder is a link to a folder outside with a big mailbox."""
+    (outside(root) / "USERS").mkdir()
+    put_mailbox(outside(root), "bob", BIG_FILE)
+    (root / "USERS" / "bob").symlink_to(outside(root) / "USERS" / "bob")
+
+
+def big_hard_link(root: Path) -> None:
+    mailbox = put_mailbox(root, "bob", BIG_FILE)
+    os.link(mailbox, outside(root) / "bob-mailbox-link.txt")
+
+
+def no_lf_bob_and_alice(root: Path) -> None:
+    """bob's mailbox is labxyz's without its last LF; alice has mail."""
+    put_mailbox(root, "bob", LABXYZ_MAILBOX[:-1])
+    put_mailbox(root, "alice", IBRAHIM_MAILBOX)
+
+
+def quota_cases() -> list[Case]:
+    ibrahim = len(IBRAHIM_MAILBOX)
+    opened = ("220", "250", "250")     # greeting, EHLO, MAIL
+    no_lf = LABXYZ_MAILBOX[:-1]         # the last "." without its LF
+    bigger = LABXYZ_MAILBOX + IBRAHIM_MAILBOX
+    three = ("IbrahimEK", "bob", "alice")
+    junk = b"From x Thu Nov 27 21:04:00 2026\nmbox text, no dot line\n"
+    # A symlink, a hard link or a FIFO is never followed to take its size:
+    # RCPT does not find bob full (the link leads to a file past the
+    # quota), and the append refuses the mailbox as always.
+    trap_cases = [
+        smtp(f"smtp -q: {label}: RCPT does not look through it, DATA 451", ehlo_to("bob"),
+             expect_codes(*opened, "250", "354", "451", "221"),
+             expect_in_order(S_LOCAL_ERROR), options=quota(len(BIG_FILE)), setup=setup,
+             timeout=20)
+        for label, setup in (("mailbox a symlink to a big file outside", outside_mailbox_symlink),
+                             ("folder a symlink to a big mailbox outside", outside_folder_symlink),
+                             ("big mailbox hard-linked", big_hard_link),
+                             ("mailbox a FIFO", mailbox_fifo))]
+    return trap_cases + [
+        smtp("smtp -q: a message leaving the mailbox exactly at the quota is accepted",
+             ehlo_to("bob"), expect_codes(*opened, "250", "354", "250", "221"),
+             expect_body("bob", "x"), options=quota(ibrahim + X_RECORD_LENGTH),
+             setup=mailbox_of(IBRAHIM_MAILBOX, "bob"), deliveries={"bob": 1}),
+        smtp("smtp -q: one byte over the quota: 552 5.2.2, nothing stored, the session goes on",
+             lines(*EHLO_ENVELOPE, "DATA", "x", ".", "NOOP", "QUIT"),
+             expect_codes(*opened, "250", "354", "552", "250", "221"),
+             expect_in_order(S_QUOTA_OVER), options=quota(ibrahim + X_RECORD_LENGTH - 1),
+             setup=mailbox_of(IBRAHIM_MAILBOX, "bob")),
+        smtp("smtp -q: a mailbox at the quota: 452 4.2.2 at RCPT, DATA finds no recipient",
+             ehlo_to("bob"), expect_codes(*opened, "452", "554", "500", "500", "221"),
+             expect_in_order(S_QUOTA_FULL), options=quota(ibrahim),
+             setup=mailbox_of(IBRAHIM_MAILBOX, "bob")),
+        smtp("smtp -q: 1,000 RCPTs to a full mailbox: 452 each, no error count, no hang-up",
+             lines(*EHLO_ENVELOPE[:2], *[EHLO_ENVELOPE[2]] * 1000, "RSET", "QUIT"),
+             expect_count(S_QUOTA_FULL, 1000), expect_codes(*opened, *["452"] * 1000, "250", "221"),
+             options=quota(1), setup=mailbox_of(IBRAHIM_MAILBOX, "bob")),
+        smtp("smtp -q: several recipients, one over: 552, no copy in any mailbox",
+             ehlo_to("labxyz", "IbrahimEK", "bob", "otherlab"),
+             expect_codes(*opened, "250", "250", "250", "250", "354", "552", "221"),
+             expect_in_order(S_QUOTA_OVER),
+             options=quota(len(bigger) - 1 + x_record_length("labxyz", "IbrahimEK", "bob", "otherlab")),
+             setup=mailbox_of(bigger, "bob")),
+        smtp("smtp -q: over only under bob's lock (no final LF): IbrahimEK's and alice's copies taken back",
+             ehlo_to(*three), expect_codes(*opened, "250", "250", "250", "354", "552", "221"),
+             expect_in_order(S_QUOTA_OVER), options=quota(len(no_lf) + x_record_length(*three)),
+             setup=no_lf_bob_and_alice, final_mailboxes={"bob": LABXYZ_MAILBOX}),
+        smtp("smtp -q: several recipients, all within the quota: a copy each",
+             ehlo_to(*three), expect_codes(*opened, "250", "250", "250", "354", "250", "221"),
+             options=quota(ibrahim + x_record_length(*three)),
+             setup=mailbox_of(IBRAHIM_MAILBOX, "bob"),
+             deliveries={"IbrahimEK": 1, "bob": 1, "alice": 1}),
+        smtp("smtp -q: a foreign tail past the quota is moved aside, then the message fits",
+             ehlo_to("bob"), expect_codes(*opened, "250", "354", "250", "221"),
+             options=quota(ibrahim + X_RECORD_LENGTH),
+             setup=mailbox_of(IBRAHIM_MAILBOX + junk, "bob"), deliveries={"bob": 1},
+             side_files={"bob": junk}),
+        smtp("smtp -q: a message longer than the quota: 552, no folder made",
+             ehlo_to("bob"), expect_codes(*opened, "250", "354", "552", "221"),
+             expect_in_order(S_QUOTA_OVER), options=quota(X_RECORD_LENGTH - 1)),
+        smtp("smtp -q 0: no quota", ehlo_to("bob"),
+             expect_codes(*opened, "250", "354", "250", "221"), options=quota(0),
+             setup=mailbox_of(BIG_FILE, "bob"), deliveries={"bob": 1}),
+    ]
+
 # Path tricks: nothing may be created outside the mail root or under a
 # wrong name; the snapshot check sees any stray folder.
 
@@ -1296,7 +1427,7 @@ def maildrop_cases() -> list[Case]:
 def all_cases() -> list[Case]:
     return (random_cases() + long_line_cases() + boundary_cases() + nul_cases() +
             line_ending_cases() + end_of_data_cases() + smtp_flood_cases() + pop3_flood_cases() +
-            huge_message_cases() + address_trick_cases() + login_trick_cases() +
+            huge_message_cases() + quota_cases() + address_trick_cases() + login_trick_cases() +
             mailbox_trap_cases() + index_trap_cases() + userinfo_cases() + permission_cases() +
             session_end_cases() + maildrop_cases())
 

@@ -109,22 +109,60 @@ commit_all(struct store_append *as, const char **order, size_t n,
 	return -1;
 }
 
-int
+/* The quota as a file length: the option allows no more than INT64_MAX,
+ * and anything larger is no bound at all. */
+static off_t
+quota_length(uint64_t quota)
+{
+	return quota > (uint64_t)INT64_MAX ? 0 : (off_t)quota;
+}
+
+/* Before any lock: a copy of len bytes that cannot fit, where that can be
+ * told from the mailbox alone (store_size_hint), refuses the message at
+ * no cost; the check under the lock still decides. Returns the login at
+ * fault, or NULL. */
+static const char *
+over_quota_early(int root_fd, const char *const *logins, size_t n, off_t len,
+    off_t quota)
+{
+	off_t size;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (len > quota || (store_size_hint(root_fd, logins[i],
+		    &size) == 1 && size > quota - len))
+			return logins[i];
+	return NULL;
+}
+
+bool
+deliver_mailbox_full(int root_fd, const char *login, uint64_t quota)
+{
+	off_t max = quota_length(quota), size;
+
+	return max > 0 && store_size_hint(root_fd, login, &size) == 1 &&
+	    size >= max;
+}
+
+enum deliver_status
 deliver(int root_fd, int spool_fd, const struct msg_envelope *env,
-    const char *const *logins, size_t n, const char **failed_login_out)
+    const char *const *logins, size_t n, uint64_t quota,
+    const char **failed_login_out)
 {
 	struct msg_headers h;
 	struct store_append *as = NULL;
 	struct wbuf *w = NULL;
 	const char **order = NULL;
+	const off_t max = quota_length(quota);
+	enum deliver_status status = DELIVER_FAILED;
 	size_t i, opened = 0;
 	off_t len = 0;
 	bool in_memory = false;
-	int rc = -1, saved;
+	int saved, cut_errno;
 
 	*failed_login_out = NULL;
 	if (msg_scan(spool_fd, &h) < 0)
-		return -1;
+		return DELIVER_FAILED;
 	as = calloc(n, sizeof(*as));
 	order = calloc(n, sizeof(*order));
 	w = malloc(sizeof(*w));
@@ -132,6 +170,11 @@ deliver(int root_fd, int spool_fd, const struct msg_envelope *env,
 		goto out;
 	if (build_record(spool_fd, &h, env, w, &len, &in_memory) < 0)
 		goto out;
+	if (max > 0 && (*failed_login_out = over_quota_early(root_fd, logins,
+	    n, len, max)) != NULL) {
+		status = DELIVER_OVER_QUOTA;
+		goto out;
+	}
 	/* One global order of locks: two deliveries to the same users can
 	 * never each hold a lock the other waits for. */
 	for (i = 0; i < n; i++)
@@ -139,7 +182,17 @@ deliver(int root_fd, int spool_fd, const struct msg_envelope *env,
 	if (n > 1)
 		qsort(order, n, sizeof(*order), by_login);
 	for (i = 0; i < n; i++) {
-		if (store_append_begin(root_fd, order[i], len, &as[i]) < 0) {
+		switch (store_append_begin_max(root_fd, order[i], len, max,
+		    &as[i])) {
+		case 0:
+			break;
+		case 1:
+			/* The copies written so far are not yet published:
+			 * the abort below cuts each off. */
+			*failed_login_out = order[i];
+			status = DELIVER_OVER_QUOTA;
+			goto out;
+		default:
 			*failed_login_out = order[i];
 			goto out;
 		}
@@ -150,8 +203,9 @@ deliver(int root_fd, int spool_fd, const struct msg_envelope *env,
 			goto out;
 		}
 	}
-	rc = commit_all(as, order, opened, failed_login_out);
-	if (rc < 0) {
+	if (commit_all(as, order, opened, failed_login_out) == 0)
+		status = DELIVER_OK;
+	else {
 		/* Taken back or not, every copy is settled: nothing is left
 		 * for the abort below. */
 		for (i = 0; i < opened; i++)
@@ -161,16 +215,25 @@ deliver(int root_fd, int spool_fd, const struct msg_envelope *env,
 out:
 	saved = errno;
 	for (i = 0; i < opened; i++) {
-		if (rc < 0 && store_append_abort(&as[i]) < 0)
+		if (status != DELIVER_OK && store_append_abort(&as[i]) < 0) {
+			cut_errno = errno;
 			log_event(LOG_ERR, "rollback",
 			    "mailbox of %s: cannot cut back to %lld bytes: %s",
 			    as[i].box.login, (long long)as[i].start,
-			    strerror(errno));
+			    strerror(cut_errno));
+			/* A copy stays: the sender must not be told that
+			 * the message was refused, but to try again. */
+			if (status == DELIVER_OVER_QUOTA) {
+				status = DELIVER_FAILED;
+				saved = cut_errno;
+				*failed_login_out = order[i];
+			}
+		}
 		store_append_end(&as[i]);
 	}
 	free(w);
 	free(order);
 	free(as);
 	errno = saved;
-	return rc;
+	return status;
 }

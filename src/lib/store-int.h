@@ -21,6 +21,11 @@ int	store_lock(const struct store_box *b, enum store_lock range,
 off_t	store_whole_length(const struct store_box *b, off_t size,
 	    bool *needs_lf_out);
 
+/* Whether a mailbox size bytes long ends with its last "." line, LF and
+ * all, so that a writer has nothing to deal with first; reads at most its
+ * last 4 bytes. Returns 1, 0, or -1 with errno set. */
+int	store_ends_whole(const struct store_box *b, off_t size);
+
 /* Under APPEND exclusive: deal with whatever follows the last "." line of
  * a mailbox size bytes long (store.h, Tails). Returns the length of the
  * whole messages that remain, or -1 with errno set (a tail that could not

@@ -36,6 +36,21 @@ ends_with_line(const char *last, size_t n, off_t size, const char *suffix)
 	return (off_t)k == size || last[n - k - 1] == '\n';
 }
 
+int
+store_ends_whole(const struct store_box *b, off_t size)
+{
+	char last[4];
+	size_t n;
+
+	if (size == 0)
+		return 1;
+	n = size < (off_t)sizeof(last) ? (size_t)size : sizeof(last);
+	if (store_read(b, last, n, size - (off_t)n) < 0)
+		return -1;
+	return ends_with_line(last, n, size, ".\n") ||
+	    ends_with_line(last, n, size, ".\r\n");
+}
+
 off_t
 store_whole_length(const struct store_box *b, off_t size, bool *needs_lf_out)
 {

@@ -390,6 +390,13 @@ int
 store_append_begin(int root_fd, const char *login, off_t len,
     struct store_append *a)
 {
+	return store_append_begin_max(root_fd, login, len, 0, a);
+}
+
+int
+store_append_begin_max(int root_fd, const char *login, off_t len, off_t max,
+    struct store_append *a)
+{
 	struct stat st;
 	off_t whole;
 	int saved;
@@ -409,6 +416,10 @@ store_append_begin(int root_fd, const char *login, off_t len,
 	}
 	a->start = whole;
 	a->len = len;
+	if (max > 0 && whole > max - len) {
+		store_append_end(a);
+		return 1;
+	}
 	/* The room, as NULs until the record is written whole (store.h). */
 	if (ftruncate(a->box.fd, whole + len) < 0)
 		goto fail;
@@ -418,6 +429,50 @@ fail:
 	store_append_end(a);
 	errno = saved;
 	return -1;
+}
+
+/* Open name under dir_fd for store_size_hint: read only, no link
+ * followed, nothing created, never blocking on a FIFO. */
+static int
+open_for_hint(int dir_fd, const char *name, int flags)
+{
+	return openat(dir_fd, name, flags | O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+	    O_NOCTTY | O_NONBLOCK);
+}
+
+int
+store_size_hint(int root_fd, const char *login, off_t *size_out)
+{
+	struct store_box b;
+	struct stat st;
+	int users_fd, told = 0;
+
+	if (!userdb_login_valid(login))
+		return 0;
+	store_box_init(&b);
+	*size_out = 0;
+	users_fd = open_for_hint(root_fd, STORE_USERS_DIR, O_DIRECTORY);
+	if (users_fd < 0)
+		return errno == ENOENT;
+	b.user_fd = open_for_hint(users_fd, login, O_DIRECTORY);
+	(void)close(users_fd);
+	if (b.user_fd < 0)
+		return errno == ENOENT;
+	b.fd = open_for_hint(b.user_fd, STORE_FILE, 0);
+	if (b.fd < 0) {
+		told = errno == ENOENT;
+		goto out;
+	}
+	if (fstat(b.fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink != 1)
+		goto out;
+	if (store_ends_whole(&b, st.st_size) == 1) {
+		*size_out = st.st_size;
+		told = 1;
+	}
+out:
+	store_box_close(&b);
+	return told;
 }
 
 int

@@ -147,6 +147,26 @@ struct store_append {
 int	store_append_begin(int root_fd, const char *login, off_t len,
 	    struct store_append *a);
 
+/* store_append_begin with a bound: when the mailbox, its tail dealt with,
+ * would be longer than max bytes with the record appended (max > 0),
+ * reserve nothing, let go of every lock and return 1. The length is taken
+ * under APPEND, so no concurrent delivery can slip in between the check
+ * and the append (a quota, SPEC §1 -q). On 1, a->start is the mailbox's
+ * length and a->len the record's, for the log. Returns 0, 1, or -1 with
+ * errno set. */
+int	store_append_begin_max(int root_fd, const char *login, off_t len,
+	    off_t max, struct store_append *a);
+
+/* Without taking any lock, the length login's mailbox would have before
+ * an append, where the file alone tells it: no mailbox yet (0), or one
+ * that ends with its last "." line and its LF (its size). A hint only,
+ * for refusing early what store_append_begin_max would refuse: a tail to
+ * deal with, room a delivery in flight reserved, a file that is no
+ * regular file with one link, a link on the way, or an error leave it
+ * untold (the append then decides, and meets the error). Returns 1 with
+ * *size_out set, or 0 when untold. */
+int	store_size_hint(int root_fd, const char *login, off_t *size_out);
+
 /* Write the next n bytes of the record. Returns 0, or -1 with errno set
  * (EFBIG past the reserved length). A wbuf_sink_fn. */
 int	store_append_write(void *a, const void *data, size_t n);

@@ -105,7 +105,7 @@ test_two(void)
 	int				 fd = spool(), rc;
 
 	put_file("USERS/alice/my_mailbox.txt", OLD, sizeof(OLD) - 1);
-	rc = deliver(root_fd, fd, &env, logins, 2, &failed);
+	rc = deliver(root_fd, fd, &env, logins, 2, 0, &failed);
 	ok(rc == 0, "deliver: two logins (%s)", rc == 0 ? "ok" : strerror(errno));
 	ok(file_is("USERS/alice/my_mailbox.txt", OLD RECORD,
 	    sizeof(OLD RECORD) - 1),
@@ -113,7 +113,7 @@ test_two(void)
 	ok(file_is("USERS/bob/my_mailbox.txt", RECORD, sizeof(RECORD) - 1),
 	    "deliver: bob gets the same record in a new mailbox");
 
-	rc = deliver(root_fd, fd, &env, logins + 1, 1, &failed);
+	rc = deliver(root_fd, fd, &env, logins + 1, 1, 0, &failed);
 	ok(rc == 0 && file_is("USERS/alice/my_mailbox.txt", OLD RECORD RECORD,
 	    sizeof(OLD RECORD RECORD) - 1),
 	    "deliver: the same spool again, to one login");
@@ -133,8 +133,8 @@ test_failure(void)
 	mkdir_at("USERS/zed");
 	mkdir_at("USERS/zed/my_mailbox.txt");
 	errno = 0;
-	rc = deliver(root_fd, fd, &env, logins, 2, &failed);
-	ok(rc == -1 && errno != 0, "deliver: -1 when a mailbox is a directory");
+	rc = deliver(root_fd, fd, &env, logins, 2, 0, &failed);
+	ok(rc == DELIVER_FAILED && errno != 0, "deliver: DELIVER_FAILED when a mailbox is a directory");
 	ok(failed != NULL && strcmp(failed, "zed") == 0,
 	    "deliver: failed_login_out names it (%s)",
 	    failed != NULL ? failed : "NULL");
@@ -147,9 +147,9 @@ test_failure(void)
 	mkdir_at("USERS/carol");
 	put_file("USERS/carol/my_mailbox.txt", OLD, sizeof(OLD) - 1);
 	failed = NULL;
-	rc = deliver(root_fd, fd, &env, logins2, 2, &failed);
-	ok(rc == -1 && failed != NULL && strcmp(failed, "aaron") == 0,
-	    "deliver: -1 naming aaron (%s)", failed != NULL ? failed : "NULL");
+	rc = deliver(root_fd, fd, &env, logins2, 2, 0, &failed);
+	ok(rc == DELIVER_FAILED && failed != NULL && strcmp(failed, "aaron") == 0,
+	    "deliver: DELIVER_FAILED naming aaron (%s)", failed != NULL ? failed : "NULL");
 	ok(file_is("USERS/carol/my_mailbox.txt", OLD, sizeof(OLD) - 1),
 	    "deliver: carol's mailbox is unchanged");
 	(void)close(fd);
@@ -166,21 +166,21 @@ test_tails(void)
 	int				 fd = spool(), rc;
 
 	put_file("USERS/carol/my_mailbox.txt", "From: w\r\nTo: c\r\n.\r", 18);
-	rc = deliver(root_fd, fd, &env, carol, 1, &failed);
+	rc = deliver(root_fd, fd, &env, carol, 1, 0, &failed);
 	ok(rc == 0 && file_is("USERS/carol/my_mailbox.txt",
 	    "From: w\r\nTo: c\r\n.\r\n" RECORD,
 	    sizeof("From: w\r\nTo: c\r\n.\r\n" RECORD) - 1),
 	    "deliver: a CRLF mailbox's last .\\r gets its LF, then the record");
 
 	put_file("USERS/carol/my_mailbox.txt", killed, sizeof(killed) - 1);
-	rc = deliver(root_fd, fd, &env, carol, 1, &failed);
+	rc = deliver(root_fd, fd, &env, carol, 1, 0, &failed);
 	ok(rc == 0 && file_is("USERS/carol/my_mailbox.txt", OLD RECORD,
 	    sizeof(OLD RECORD) - 1) && side_files("carol") == 0,
 	    "deliver: a killed delivery's tail is cut off");
 
 	put_file("USERS/carol/my_mailbox.txt", OLD "From x Thu Nov 27\nmbox\n",
 	    sizeof(OLD "From x Thu Nov 27\nmbox\n") - 1);
-	rc = deliver(root_fd, fd, &env, carol, 1, &failed);
+	rc = deliver(root_fd, fd, &env, carol, 1, 0, &failed);
 	ok(rc == 0 && file_is("USERS/carol/my_mailbox.txt", OLD RECORD,
 	    sizeof(OLD RECORD) - 1) && side_files("carol") == 1,
 	    "deliver: a foreign tail is moved aside, the record follows OLD");
@@ -214,7 +214,7 @@ test_big(void)
 	memcpy(want + sizeof(rec) - 1, msg + sizeof(head) - 1, body);
 	memcpy(want + wlen - 2, ".\n", 2);
 	fd = spool_of(msg, mlen);
-	rc = deliver(root_fd, fd, &env, logins, 2, &failed);
+	rc = deliver(root_fd, fd, &env, logins, 2, 0, &failed);
 	ok(rc == 0, "deliver: a 300 KiB message to two logins (%s)",
 	    rc == 0 ? "ok" : strerror(errno));
 	ok(file_is("USERS/dave/my_mailbox.txt", want, wlen) &&
@@ -223,6 +223,95 @@ test_big(void)
 	(void)close(fd);
 	free(msg);
 	free(want);
+}
+
+#define LEN(s)		(sizeof(s) - 1)
+
+/* SPEC §1 -q: a mailbox may be exactly the quota long after the append,
+ * not a byte more; a refusal stores nothing anywhere. */
+static void
+test_quota(void)
+{
+	static const char *const	 fay[] = { "fay" };
+	static const char *const	 two[] = { "fay", "dan" };
+	const char			*failed = NULL;
+	int				 fd = spool(), rc;
+
+	mkdir_at("USERS/fay");
+	put_file("USERS/fay/my_mailbox.txt", OLD, LEN(OLD));
+	rc = deliver(root_fd, fd, &env, fay, 1, LEN(OLD RECORD) - 1, &failed);
+	ok(rc == DELIVER_OVER_QUOTA && failed != NULL &&
+	    strcmp(failed, "fay") == 0,
+	    "quota: one byte short is DELIVER_OVER_QUOTA naming fay (%d)", rc);
+	ok(file_is("USERS/fay/my_mailbox.txt", OLD, LEN(OLD)),
+	    "quota: the refused mailbox is unchanged");
+	rc = deliver(root_fd, fd, &env, fay, 1, LEN(OLD RECORD), &failed);
+	ok(rc == DELIVER_OK && file_is("USERS/fay/my_mailbox.txt",
+	    OLD RECORD, LEN(OLD RECORD)),
+	    "quota: a mailbox exactly at the quota afterwards is fine");
+	rc = deliver(root_fd, fd, &env, fay, 1, 0, &failed);
+	ok(rc == DELIVER_OK, "quota: 0 is no quota");
+
+	/* A record longer than the quota fits nowhere, not even in a new
+	 * mailbox; no folder is made for it. */
+	rc = deliver(root_fd, fd, &env, two + 1, 1, LEN(RECORD) - 1, &failed);
+	ok(rc == DELIVER_OVER_QUOTA && failed != NULL &&
+	    strcmp(failed, "dan") == 0 &&
+	    faccessat(root_fd, "USERS/dan", F_OK, 0) == -1,
+	    "quota: a record longer than the quota is refused at once");
+
+	/* The lock decides: fay's mailbox ends in a "." without its LF, so
+	 * the look before the locks cannot tell its length, and the LF the
+	 * writer adds counts. dan (sorted first) gets his copy written, then
+	 * taken back when fay's does not fit. */
+	put_file("USERS/fay/my_mailbox.txt", OLD, LEN(OLD) - 1);
+	rc = deliver(root_fd, fd, &env, two, 2, LEN(OLD RECORD) - 1, &failed);
+	ok(rc == DELIVER_OVER_QUOTA && failed != NULL &&
+	    strcmp(failed, "fay") == 0,
+	    "quota: the check under the lock counts the LF added (%d)", rc);
+	ok(file_is("USERS/dan/my_mailbox.txt", "", 0),
+	    "quota: dan's copy, written first, is cut off again");
+	ok(file_is("USERS/fay/my_mailbox.txt", OLD, LEN(OLD)),
+	    "quota: fay's mailbox holds its old mail, LF added, nothing else");
+	rc = deliver(root_fd, fd, &env, two, 2, LEN(OLD RECORD), &failed);
+	ok(rc == DELIVER_OK && file_is("USERS/dan/my_mailbox.txt", RECORD,
+	    LEN(RECORD)) && file_is("USERS/fay/my_mailbox.txt", OLD RECORD,
+	    LEN(OLD RECORD)),
+	    "quota: both copies when both fit");
+
+	/* A foreign tail is moved aside first: the quota counts the mailbox
+	 * without it. */
+	put_file("USERS/fay/my_mailbox.txt", OLD "From x Thu Nov 27\nmbox\n",
+	    LEN(OLD "From x Thu Nov 27\nmbox\n"));
+	rc = deliver(root_fd, fd, &env, fay, 1, LEN(OLD RECORD), &failed);
+	ok(rc == DELIVER_OK && file_is("USERS/fay/my_mailbox.txt", OLD RECORD,
+	    LEN(OLD RECORD)) && side_files("fay") == 1,
+	    "quota: counted after the tail is moved aside");
+	(void)close(fd);
+}
+
+/* The look at RCPT: full at quota bytes or more, where that can be told. */
+static void
+test_full(void)
+{
+	mkdir_at("USERS/hal");
+	ok(!deliver_mailbox_full(root_fd, "hal", 1),
+	    "full: no mailbox yet is not full");
+	put_file("USERS/hal/my_mailbox.txt", OLD, LEN(OLD));
+	ok(deliver_mailbox_full(root_fd, "hal", LEN(OLD)),
+	    "full: a mailbox of exactly the quota is full");
+	ok(deliver_mailbox_full(root_fd, "hal", LEN(OLD) - 1),
+	    "full: a mailbox past the quota is full");
+	ok(!deliver_mailbox_full(root_fd, "hal", LEN(OLD) + 1),
+	    "full: a byte of room is not full");
+	ok(!deliver_mailbox_full(root_fd, "hal", 0),
+	    "full: quota 0 is never full");
+	put_file("USERS/hal/my_mailbox.txt", OLD "junk\n", LEN(OLD "junk\n"));
+	ok(!deliver_mailbox_full(root_fd, "hal", LEN(OLD)),
+	    "full: a mailbox with a tail cannot be told, so is not full");
+	ok(!deliver_mailbox_full(root_fd, "nobody", 1) &&
+	    !deliver_mailbox_full(root_fd, "../hal", 1),
+	    "full: no folder, or no valid login, is not full");
 }
 
 int
@@ -244,6 +333,8 @@ main(void)
 	test_failure();
 	test_tails();
 	test_big();
+	test_quota();
+	test_full();
 	(void)close(root_fd);
 	fixture_rm_tree(root);
 	return done_testing();

@@ -455,6 +455,49 @@ test_create(void)
 	store_box_close(&b);
 }
 
+/* A bound on the mailbox's length (a quota): checked under APPEND, after
+ * the tail, nothing reserved when the record does not fit. */
+static void
+test_max(void)
+{
+	struct store_append	a;
+	off_t			size;
+	int			rc;
+
+	/* alice holds REC_A REC_B (test_create). */
+	rc = store_append_begin_max(root_fd, "alice", LEN(REC_A),
+	    LEN(REC_A REC_B REC_A) - 1, &a);
+	ok(rc == 1 && a.box.fd == -1 && !a.appending &&
+	    a.start == LEN(REC_A REC_B) && a.len == LEN(REC_A),
+	    "begin_max: one byte short is 1, the mailbox's length told, "
+	    "all let go (%d)", rc);
+	ok(file_is("USERS/alice/my_mailbox.txt", REC_A REC_B,
+	    LEN(REC_A REC_B)), "begin_max: no room was reserved");
+	rc = store_append_begin_max(root_fd, "alice", LEN(REC_A),
+	    LEN(REC_A REC_B REC_A), &a);
+	ok(rc == 0 && a.appending, "begin_max: exactly at the bound is 0");
+	ok(store_append_abort(&a) == 0, "begin_max: abort");
+	store_append_end(&a);
+
+	/* The "." without its LF gets it first, and the LF counts. */
+	put_file("USERS/alice/my_mailbox.txt", REC_A, LEN(REC_A) - 1, 0600);
+	rc = store_append_begin_max(root_fd, "alice", LEN(REC_B),
+	    LEN(REC_A REC_B) - 1, &a);
+	ok(rc == 1 && file_is("USERS/alice/my_mailbox.txt", REC_A,
+	    LEN(REC_A)), "begin_max: the LF added counts");
+
+	ok(store_size_hint(root_fd, "alice", &size) == 1 &&
+	    size == LEN(REC_A), "size_hint: a whole mailbox: its length");
+	ok(store_size_hint(root_fd, "nobody", &size) == 1 && size == 0,
+	    "size_hint: no folder: 0");
+	put_file("USERS/alice/my_mailbox.txt", REC_A "From: x\0\0",
+	    LEN(REC_A "From: x\0\0"), 0600);
+	ok(store_size_hint(root_fd, "alice", &size) == 0,
+	    "size_hint: a tail: untold");
+	put_file("USERS/alice/my_mailbox.txt", REC_A REC_B, LEN(REC_A REC_B),
+	    0600);
+}
+
 static void
 test_end_without_abort(void)
 {
@@ -1672,6 +1715,7 @@ main(void)
 	log_init("test-store", NULL);
 
 	test_create();
+	test_max();
 	test_end_without_abort();
 	test_abort();
 	test_killed();
