@@ -141,3 +141,37 @@ launch_both() {
 		    fail "$name: stderr is '$stderr', not 'usage: $name PORT'"
 	done
 }
+
+@test "under the launchers a handler dumps no core (it may hold passwords): its core limit is 0" {
+	launch_both
+	# Hold one session of each open and read its limits.
+	run timeout 20 "$PYTHON" - "$SMTP_PORT" "$POP3_PORT" <<-'EOF2'
+	import os, socket, sys, time
+	for port in sys.argv[1:]:
+	    s = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
+	    s.recv(512)                 # the greeting: the handler is up
+	    found = None
+	    for _ in range(50):
+	        for pid in os.listdir("/proc"):
+	            try:
+	                with open(f"/proc/{pid}/cmdline", "rb") as f:
+	                    cmd = f.read().split(b"\0")
+	                if not any(c.endswith((b"sockmail-smtpd", b"sockmail-pop3d")) for c in cmd):
+	                    continue
+	                with open(f"/proc/{pid}/limits") as f:
+	                    for line in f:
+	                        if line.startswith("Max core file size"):
+	                            found = line.split()[4:6]
+	            except OSError:
+	                pass
+	        if found:
+	            break
+	        time.sleep(0.1)
+	    print(port, found)
+	    s.close()
+	    time.sleep(0.3)
+	EOF2
+	assert_success
+	assert_line "$SMTP_PORT ['0', '0']"
+	assert_line "$POP3_PORT ['0', '0']"
+}
