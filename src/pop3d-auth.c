@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* sockmail-pop3d's AUTHORIZATION commands: USER and PASS, APOP, and SASL
- * AUTH PLAIN (RFC 1939, RFC 5034, SPEC §5, §7). Every way in ends in
- * finish_login, so each costs the same on failure and opens the maildrop
- * the same way on success. */
+ * AUTH PLAIN (RFC 1939, RFC 5034, SPEC §5, §7). Every way in waits what
+ * the client's address has earned in the penalty table before the
+ * password is checked, and ends in finish_login, so each costs the same on
+ * failure and opens the maildrop the same way on success. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +16,7 @@
 #include "pop3d.h"
 #include "log.h"
 #include "md5.h"
+#include "penalty.h"
 #include "str.h"
 
 #define REPLY_BAD_LOGIN	"-ERR [AUTH] Invalid username or password"
@@ -63,28 +67,165 @@ sleep_until(const struct timespec *deadline)
 		;
 }
 
-/* Finish a login attempt. A failure is answered fail_delay_s after the
- * command arrived (started), whatever made it fail, so neither the delay
- * nor the time a hash takes tells a wrong password from an unknown user. */
+/* The client's address as a key of the penalty table. Returns false when
+ * there is none (a pipe, a UNIX socket): then only the login counts. */
+static bool
+address_key(const struct pop3_session *s, struct penalty_key *k)
+{
+	return s->cfg->has_peer_addr &&
+	    penalty_key_addr((const struct sockaddr *)&s->cfg->peer_addr,
+	    k) == 0;
+}
+
+/* The client's address for the auth-failed line, which fail2ban reads
+ * (an IPv4-mapped address as IPv4: that is what a firewall sees). */
+static void
+address_text(const struct pop3_session *s, char *buf, size_t size)
+{
+	const struct sockaddr_storage *a = &s->cfg->peer_addr;
+	const struct in6_addr *in6;
+	const void *src = NULL;
+	int af = a->ss_family;
+
+	(void)str_copy(buf, size, "local");
+	if (!s->cfg->has_peer_addr)
+		return;
+	if (af == AF_INET)
+		src = &((const struct sockaddr_in *)(const void *)a)->sin_addr;
+	else if (af == AF_INET6) {
+		in6 = &((const struct sockaddr_in6 *)(const void *)a)->sin6_addr;
+		src = in6;
+		if (IN6_IS_ADDR_V4MAPPED(in6)) {
+			af = AF_INET;
+			src = in6->s6_addr + 12;
+		}
+	}
+	if (src != NULL && inet_ntop(af, src, buf, (socklen_t)size) == NULL)
+		(void)str_copy(buf, size, "unknown");
+}
+
+/* The penalty table's counts of keys[0..n), after one more failure of
+ * each when add. Returns false, with every count 0, when there is no
+ * table to ask: none configured, or one that broke (logged once; logins
+ * go on, delayed per connection only). */
+static bool
+table_update(struct pop3_session *s, const struct penalty_key *keys,
+    size_t n, bool add, unsigned *counts)
+{
+	struct penalty *p = s->cfg->penalty;
+	struct timespec now;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		counts[i] = 0;
+	if (p == NULL || n == 0)
+		return false;
+	(void)clock_gettime(CLOCK_REALTIME, &now);
+	switch (penalty_update(p, keys, n, add, (int64_t)now.tv_sec, counts)) {
+	case PENALTY_OK:
+		return true;
+	case PENALTY_BROKEN:
+		log_event(LOG_WARNING, "penalty", "table %s: %s%s%s; failed "
+		    "logins are delayed per connection only", p->name, p->why,
+		    errno != 0 ? ": " : "", errno != 0 ? strerror(errno) : "");
+		return false;
+	case PENALTY_OFF:
+		break;
+	}
+	return false;
+}
+
+static unsigned
+penalty_of(const struct pop3_session *s, unsigned count)
+{
+	return penalty_delay(count, (unsigned)s->cfg->fail_delay_s,
+	    (unsigned)s->cfg->penalty_cap_s);
+}
+
+/* Before a password is checked: wait what the client's address has
+ * earned, counted from when the command arrived (started). The right
+ * password waits too, so that a guesser who hangs up early learns
+ * nothing sooner; but only for its own address's failures, never for
+ * its login's, so that no one can lock a user out from elsewhere. */
+static void
+wait_address_penalty(struct pop3_session *s, const struct timespec *started)
+{
+	struct timespec deadline = *started;
+	struct penalty_key k;
+	unsigned count, wait;
+
+	/* -f 0 or -F 0: nothing to wait for, whatever the count. */
+	if (penalty_of(s, PENALTY_COUNT_MAX) == 0 || !address_key(s, &k) ||
+	    !table_update(s, &k, 1, false, &count))
+		return;
+	wait = penalty_of(s, count);
+	if (wait == 0)
+		return;
+	(void)out_flush(&s->ses.out);
+	deadline.tv_sec += (time_t)wait;
+	sleep_until(&deadline);
+}
+
+/* A failed login: count it for the client's address and for the login
+ * tried, in the penalty table first, and answer once the whole attempt,
+ * from when the command arrived (started), has taken the longest of -f
+ * and what the address and the login have earned. The same whatever made
+ * it fail, so neither the delay nor the time a hash takes tells a wrong
+ * password from an unknown user. */
+static void
+fail_login(struct pop3_session *s, const struct timespec *started)
+{
+	struct timespec deadline = *started;
+	struct penalty_key keys[2];
+	unsigned counts[2], delay, d;
+	size_t n = 0, addr_at = 2, login_at = 2;
+	char addr[INET6_ADDRSTRLEN], counted[64] = "";
+	bool in_table;
+
+	s->failed_logins++;
+	if (address_key(s, &keys[n]))
+		addr_at = n++;
+	if (s->user[0] != '\0') {
+		penalty_key_login(s->user, &keys[n]);
+		login_at = n++;
+	}
+	in_table = table_update(s, keys, n, true, counts);
+	delay = (unsigned)s->cfg->fail_delay_s;
+	if (addr_at < n && (d = penalty_of(s, counts[addr_at])) > delay)
+		delay = d;
+	if (login_at < n && (d = penalty_of(s, counts[login_at])) > delay)
+		delay = d;
+	if (in_table && addr_at < n && login_at < n)
+		(void)snprintf(counted, sizeof(counted), "; failures: "
+		    "address %u, login %u", counts[addr_at], counts[login_at]);
+	else if (in_table)
+		(void)snprintf(counted, sizeof(counted), "; failures: %s %u",
+		    addr_at < n ? "address" : "login", counts[0]);
+	address_text(s, addr, sizeof(addr));
+	log_event(LOG_NOTICE, "auth-failed", "login %s from %s failed (%u in "
+	    "this session)%s; answered after %u s",
+	    s->user[0] != '\0' ? s->user : "(invalid)", addr,
+	    s->failed_logins, counted, delay);
+	(void)out_flush(&s->ses.out);
+	deadline.tv_sec += (time_t)delay;
+	sleep_until(&deadline);
+	pop3_reply(s, REPLY_BAD_LOGIN);
+	if (s->failed_logins >= POP3_LOGIN_FAILURES_MAX)
+		s->done = true;
+}
+
+/* Finish a login attempt: fail it, or open the maildrop. A success does
+ * not reset the table's counts: an attacker could otherwise clear its
+ * address by logging in to an account of its own. They decay instead. */
 static void
 finish_login(struct pop3_session *s, const struct timespec *started,
     const struct userdb_entry *user, bool ok)
 {
-	struct timespec deadline = *started;
 	uint64_t octets;
 	size_t count;
 
 	if (!ok) {
-		s->failed_logins++;
-		log_event(LOG_NOTICE, "auth-failed", "login %s failed (%u)",
-		    s->user[0] != '\0' ? s->user : "(invalid)",
-		    s->failed_logins);
-		(void)out_flush(&s->ses.out);
-		deadline.tv_sec += s->cfg->fail_delay_s;
-		sleep_until(&deadline);
-		pop3_reply(s, REPLY_BAD_LOGIN);
-		if (s->failed_logins >= POP3_LOGIN_FAILURES_MAX)
-			s->done = true;
+		fail_login(s, started);
 		return;
 	}
 	if (maildrop_open(&s->md, s->cfg->root_fd, user->login) < 0) {
@@ -135,6 +276,7 @@ check_password(struct pop3_session *s, const struct timespec *started,
 	struct userdb_entry user;
 	int found;
 
+	wait_address_penalty(s, started);
 	found = find_user(s, s->user, &user);
 	if (found < 0)
 		return;
@@ -189,6 +331,7 @@ pop3_cmd_apop(struct pop3_session *s, char *arg)
 	}
 	*digest++ = '\0';
 	take_user(s, arg);
+	wait_address_penalty(s, &started);
 	found = find_user(s, s->user, &user);
 	if (found < 0)
 		return;
@@ -300,6 +443,9 @@ pop3_cmd_auth(struct pop3_session *s, char *arg)
 		str_wipe(response, sizeof(response));
 		return;
 	}
+	/* The attempt starts when its credentials arrive: time spent
+	 * before them must not pay for the delays. */
+	(void)clock_gettime(CLOCK_MONOTONIC, &started);
 	if (strcmp(response, "*") == 0)
 		pop3_reply(s, "-ERR authentication cancelled");
 	else if (memchr(response, '\0', len) != NULL)

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include "maildrop.h"
 #include "session.h"
@@ -15,10 +16,12 @@
 #define POP3_TIMEOUT_DEFAULT	600	/* RFC 1939 3: at least 10 minutes */
 #define POP3_LIFETIME_DEFAULT	1800	/* a big maildrop on a slow line */
 #define POP3_FAIL_DELAY_DEFAULT	2
+#define POP3_PENALTY_CAP_DEFAULT 30	/* -F */
 #define POP3_LOGIN_FAILURES_MAX	3
 #define POP3_DOMAIN_MAX		255
 #define POP3_TIMESTAMP_MAX	(POP3_DOMAIN_MAX + 64)
 
+struct penalty;
 struct transport;
 struct tls_hook;
 
@@ -28,6 +31,13 @@ struct pop3_config {
 	int		 timeout_s;	/* -t */
 	int		 lifetime_s;	/* -T */
 	int		 fail_delay_s;	/* -f */
+	/* The penalty table (-L), NULL for none, and the longest delay it
+	 * may earn (-F). */
+	struct penalty	*penalty;
+	int		 penalty_cap_s;
+	/* The client's address for the table; none for a pipe. */
+	bool		 has_peer_addr;
+	struct sockaddr_storage peer_addr;
 	bool		 apop;		/* -a */
 	const struct tls_hook *tls;	/* STARTTLS/STLS; NULL: no TLS */
 	bool		 implicit_tls;	/* -S: TLS before the greeting */

@@ -1424,12 +1424,107 @@ def maildrop_cases() -> list[Case]:
     ]
 
 
+# Penalty tables that are not ours (penalty.h): refused, logged once, never
+# written, and logins work as without a table.
+
+
+def penalty_garbage(root: Path) -> None:
+    (root / "auth-penalty").write_bytes(random.Random(31).randbytes(PENALTY_SIZE))
+    (root / "auth-penalty").chmod(0o600)
+
+
+def penalty_short_garbage(root: Path) -> None:
+    (root / "auth-penalty").write_bytes(b"labxyz labpass\n")
+
+
+def penalty_wrong_version(root: Path) -> None:
+    (root / "auth-penalty").write_bytes(PENALTY_MAGIC + b"\x02" + bytes(PENALTY_SIZE - 9))
+    (root / "auth-penalty").chmod(0o600)
+
+
+def penalty_unwritable(root: Path) -> None:
+    (root / "auth-penalty").write_bytes(b"")
+    (root / "auth-penalty").chmod(0o400)
+
+
+def penalty_symlink_outside(root: Path) -> None:
+    (root / "auth-penalty").symlink_to(outside(root) / "target.txt")
+
+
+def penalty_dangling_symlink(root: Path) -> None:
+    (root / "auth-penalty").symlink_to(outside(root) / "new-file")
+
+
+def penalty_hard_link(root: Path) -> None:
+    os.link(outside(root) / "target.txt", root / "auth-penalty")
+
+
+def penalty_fifo(root: Path) -> None:
+    os.mkfifo(root / "auth-penalty", 0o600)
+
+
+def penalty_directory(root: Path) -> None:
+    (root / "auth-penalty").mkdir(mode=0o700)
+
+
+PENALTY_TRAPS = [
+    ("garbage of a table's size", penalty_garbage, False),
+    ("a short foreign file", penalty_short_garbage, False),
+    ("a table of another version", penalty_wrong_version, False),
+    ("read-only (0400)", penalty_unwritable, True),
+    ("a symlink outside the mail root", penalty_symlink_outside, False),
+    ("a dangling symlink", penalty_dangling_symlink, False),
+    ("hard-linked outside the mail root", penalty_hard_link, False),
+    ("a FIFO", penalty_fifo, False),
+    ("a directory", penalty_directory, False),
+]
+
+
+def expect_log_once(pattern: str) -> Check:
+    """stderr holds exactly one line matching pattern."""
+    regexp = re.compile(pattern.encode())
+
+    def check(result: Result) -> list[str]:
+        got = [line for line in result.stderr.splitlines() if regexp.search(line)]
+        if len(got) == 1:
+            return []
+        return [f"{len(got)} log lines match {pattern!r}; stderr: "
+                + result.stderr.decode("latin-1")[-1500:]]
+    return check
+
+
+def penalty_trap_cases() -> list[Case]:
+    session = lines("USER labxyz", "PASS wrong", "APOP labxyz 0123456789abcdef0123456789abcdef",
+                    *LOGIN, "QUIT")
+    warned = r"^sockmail-pop3d\[\d+\]: warning penalty: table auth-penalty: "
+    cases = [pop3(f"pop3: penalty table is {label}: refused once, logins go on", session,
+                  expect_last(P_SEND_PASS, P_BAD_LOGIN, P_BAD_LOGIN, *LOGIN_REPLIES[1:], P_BYE),
+                  expect_log_once(warned),
+                  expect_log_once(r" auth-failed: login labxyz from local failed \(2 in this "
+                                  r"session\); answered after 0 s "),
+                  setup=setup, options=("-a",), unprivileged=unprivileged)
+             for label, setup, unprivileged in PENALTY_TRAPS]
+    cases += [
+        pop3("pop3: a garbage -L name: no table, logins go on",
+             lines("USER labxyz", "PASS wrong", *LOGIN, "QUIT"),
+             expect_replies(P_GREETING, P_SEND_PASS, P_BAD_LOGIN, *LOGIN_REPLIES[1:], P_BYE),
+             expect_log_once(r" warning penalty: table \.\./\.\./\.\./\?\?/x: "),
+             options=("-L", "../../../\x01\x7f/x")),
+        pop3("pop3: three failed logins count in the table; the third ends the session",
+             lines(*(["USER labxyz", "PASS wrong"] * 3), *LOGIN),
+             expect_replies(P_GREETING, *([P_SEND_PASS, P_BAD_LOGIN] * 3)),
+             expect_log_once(r" auth-failed: login labxyz from local failed \(3 in this "
+                             r"session\); failures: login 3; answered after 0 s ")),
+    ]
+    return cases
+
+
 def all_cases() -> list[Case]:
     return (random_cases() + long_line_cases() + boundary_cases() + nul_cases() +
             line_ending_cases() + end_of_data_cases() + smtp_flood_cases() + pop3_flood_cases() +
             huge_message_cases() + quota_cases() + address_trick_cases() + login_trick_cases() +
             mailbox_trap_cases() + index_trap_cases() + userinfo_cases() + permission_cases() +
-            session_end_cases() + maildrop_cases())
+            session_end_cases() + maildrop_cases() + penalty_trap_cases())
 
 # ---------------------------------------------------------------------------
 # Running one case.
@@ -1518,6 +1613,9 @@ MAILBOX_PATH = re.compile(r"root/USERS/([^/]+)/my_mailbox\.txt")
 SIDE_PATH = re.compile(r"root/USERS/([^/]+)/my_mailbox\.txt\.tail\.\d{8}T\d{6}Z\.%s\.\d+"
                        % re.escape(os.uname().nodename))
 INDEX_PATH = re.compile(r"root/USERS/([^/]+)/my_mailbox\.idx")
+PENALTY_PATH = "root/auth-penalty"
+PENALTY_SIZE = 32 + 4096 * 32      # penalty.h: header and slots
+PENALTY_MAGIC = b"sockpnlt"
 FOLDER_PATH = re.compile(r"root/USERS/([^/]+)")
 
 
@@ -1547,6 +1645,8 @@ def created_entry_ok(case: Case, path: str, old: Entry | None, new: Entry | None
     login may write, replace or remove) that is a plain 0600 file."""
     if INDEX_PATH.fullmatch(path):
         return new is None or (new.kind == "file" and new.mode == 0o600 and new.links == 1)
+    if path == PENALTY_PATH:
+        return is_penalty_table(new) and (old is None or is_penalty_table(old) or old.data == b"")
     if old is not None or new is None:
         return False
     folder = FOLDER_PATH.fullmatch(path)
@@ -1555,6 +1655,15 @@ def created_entry_ok(case: Case, path: str, old: Entry | None, new: Entry | None
     mailbox = MAILBOX_PATH.fullmatch(path)
     return bool(mailbox and mailbox[1] in case.may_login and new.kind == "file"
                 and new.mode == 0o600 and new.data == b"")
+
+
+def is_penalty_table(entry: Entry | None) -> bool:
+    """A POP3 login attempt may make or update the penalty table: a plain
+    0600 file of the table's size that starts with its magic. Nothing else
+    there may change."""
+    return (entry is not None and entry.kind == "file" and entry.mode == 0o600
+            and entry.links == 1 and entry.data is not None
+            and len(entry.data) == PENALTY_SIZE and entry.data.startswith(PENALTY_MAGIC))
 
 
 def mailroot_problems(case: Case, before: dict[str, Entry], after: dict[str, Entry],

@@ -273,6 +273,8 @@ handler_start(struct handler_options *o, const char *ident,
 	}
 	env->tls = NULL;
 	env->auth_needs_tls = o->auth_needs_tls && !peer_is_local(&peer);
+	env->has_peer_addr = peer.err == 0;
+	env->peer_addr = peer.addr;
 	env->root_fd = open(o->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (env->root_fd < 0) {
 		log_event(LOG_ERR, "fatal", "cannot open the mail root %s: %s",

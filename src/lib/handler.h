@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "tls.h"
 
@@ -39,6 +40,11 @@ struct handler_env {
 	/* -R given and the peer is not on this machine: no password may
 	 * travel before TLS. */
 	bool		 auth_needs_tls;
+	/* The client's address, as -R judges it (the socket's peer, or a
+	 * PROXY header's client): for per-address limits, never for logs.
+	 * has_peer_addr is false when there is none (a pipe). */
+	bool		 has_peer_addr;
+	struct sockaddr_storage peer_addr;
 };
 
 /* Parse an option's number: min..max, digits only. Returns 0, or -1. */

@@ -106,8 +106,8 @@ store_host_pid(char *buf, size_t size)
 	return 0;
 }
 
-static bool
-on_network_fs(int fd)
+bool
+store_on_network_fs(int fd)
 {
 	struct statfs sf;
 
@@ -351,7 +351,7 @@ open_locked(int root_fd, const char *login, enum open_for why,
 	b->user_fd = open_user_folder(root_fd, login);
 	if (b->user_fd < 0)
 		goto fail;
-	b->remote = on_network_fs(b->user_fd);
+	b->remote = store_on_network_fs(b->user_fd);
 	for (tries = 0; tries < REOPEN_TRIES; tries++) {
 		if (tries > 0 && b->remote)
 			refresh_names(b->user_fd);

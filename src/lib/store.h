@@ -113,6 +113,11 @@ void	store_box_close(struct store_box *b);
 /* What fstat says of the mailbox. Returns 0, or -1 with errno set. */
 int	store_stat(const struct store_box *b, struct stat *st);
 
+/* Whether fd is on a file system whose client caches what other hosts
+ * wrote (FUSE, NFS, Ceph, SMB): where store_fresh_stat has work to do.
+ * When fstatfs fails, true: looking past caches is never wrong. */
+bool	store_on_network_fs(int fd);
+
 /* What fstat says of fd, as the last holder of a lock left it (SPEC §2):
  * on a network file system (remote), after making the client ask the
  * server, and, when sole_writer (the caller holds a lock no writer of fd
