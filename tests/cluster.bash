@@ -165,7 +165,7 @@ cluster_start() {
 		    "$build/src/sockmail-smtpd" -P -d "$CLUSTER_DIR/host$i/root" \
 		    -n "host$i.test" "$@" || return 1
 		cluster_listen "$i" pop3d "$CLUSTER_POP3_PORT" \
-		    "$build/src/sockmail-pop3d" -P -f 0 \
+		    "$build/src/sockmail-pop3d" -P -f 1 -F 2 \
 		    -d "$CLUSTER_DIR/host$i/root" -n "host$i.test" "$@" ||
 		    return 1
 	done

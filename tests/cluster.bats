@@ -113,6 +113,16 @@ host_log() {
 	assert_success
 }
 
+@test "failed logins are counted across hosts: a client that guessed on host A waits on host B, another client with the same login does not" {
+	run "$PYTHON" "$TOOLS/cluster_ops.py" penalty \
+	    "$HOST_A_POP3" "$HOST_B_POP3" carol carolpw
+	echo "$output"
+	assert_success
+	# One table on the shared mail root, of its fixed size.
+	run stat -c %s "$BRICK_ROOT/auth-penalty"
+	assert_output 131104
+}
+
 @test "UIDL is the same on both hosts, and stays so after host B's UPDATE" {
 	run "$PYTHON" "$TOOLS/cluster_load.py" \
 	    --smtp "$HOST_B_SMTP" --proxy --mailroot "$BRICK_ROOT" \

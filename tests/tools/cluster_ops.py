@@ -9,6 +9,11 @@ listeners run with -P, as behind HAProxy).
   cluster_ops.py uidl A B USER PASS
       Host B lists the same unique ids as host A; after B deletes the
       first message, A lists the others with the same ids.
+  cluster_ops.py penalty A B USER PASS
+      Three failed logins from one client (named in the PROXY header) on
+      host A; then on host B that client waits what it earned before its
+      right password is checked, and another client logs in at once: one
+      penalty table on the shared mail root serves both hosts.
   cluster_ops.py try-login A - USER PASS
       Log in on host A and say how that went (B is not used).
   cluster_ops.py kill-update A B USER PASS PIDFILE MAILROOT ROUNDS
@@ -39,21 +44,60 @@ import proxyhdr  # noqa: E402
 
 
 class ProxiedPOP3(poplib.POP3):
-    """POP3 that opens with a PROXY v2 header."""
+    """POP3 that opens with a PROXY v2 header naming the connection's own
+    source, or the client address given."""
+
+    def __init__(self, host, port, timeout, client=None):
+        self.client = client
+        super().__init__(host, port, timeout=timeout)
 
     def _create_socket(self, timeout):
         sock = super()._create_socket(timeout)
         src = sock.getsockname()
-        sock.sendall(proxyhdr.v2([src[0], self.host, str(src[1]),
-                                  str(self.port)], proxyhdr.NO_OPTIONS))
+        sock.sendall(proxyhdr.v2([self.client or src[0], self.host,
+                                  str(src[1]), str(self.port)],
+                                 proxyhdr.NO_OPTIONS))
         return sock
 
 
-def login(where, user, password):
-    p = ProxiedPOP3(where[0], where[1], timeout=60)
+def login(where, user, password, client=None):
+    p = ProxiedPOP3(where[0], where[1], timeout=60, client=client)
     p.user(user)
     p.pass_(password)
     return p
+
+
+def timed_login(where, user, password, client):
+    """Seconds a right password took to log in from client."""
+    t0 = time.monotonic()
+    login(where, user, password, client).quit()
+    return time.monotonic() - t0
+
+
+def penalty(a, b, user, password):
+    """Three failed logins from one client on host A: host B makes that
+    client wait before it checks even a right password (the hosts'
+    pop3d run with -f 1 -F 2: 2 s earned), and lets another client with
+    the same login in at once."""
+    guesser, bystander = "192.0.2.77", "192.0.2.78"
+    p = ProxiedPOP3(a[0], a[1], timeout=60, client=guesser)
+    for _ in range(3):
+        try:
+            p.user(user)
+            p.pass_(password + "-wrong")
+            fail("host A took a wrong password")
+        except poplib.error_proto as e:
+            if b"[AUTH]" not in e.args[0]:
+                fail(f"host A: {e.args[0]!r}, not [AUTH]")
+    p.close()
+    waited = timed_login(b, user, password, guesser)
+    print(f"host B, the guesser, right password: {waited:.2f} s")
+    if waited < 1.9:
+        fail("host B did not make the guesser wait what it earned on A")
+    waited = timed_login(b, user, password, bystander)
+    print(f"host B, another client, same login: {waited:.2f} s")
+    if waited >= 1.9:
+        fail("host B made another client wait for the login's failures")
 
 
 def fail(what):
@@ -209,6 +253,8 @@ def main(argv):
             print(f"cluster_ops: {e!r}")
     elif op == "uidl":
         uidl(a, b, argv[3], argv[4])
+    elif op == "penalty":
+        penalty(a, b, argv[3], argv[4])
     elif op == "kill-update" and len(argv) == 8:
         kill_update(a, b, argv[3], argv[4], argv[5], argv[6], int(argv[7]))
     else:
