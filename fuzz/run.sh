@@ -16,8 +16,16 @@ seed() {	# HARNESS: fill corpus-HARNESS from the test fixtures
 	mkdir -p "$dir"
 	case $1 in
 	smtp) for f in "$top"/tests/data/smtp-*/*.in; do
-		sed 's/$/\r/' "$f" >"$dir/$(basename "$(dirname "$f")")-$(basename "$f")"
-	done ;;
+		LC_ALL=C sed 's/$/\r/' "$f" >"$dir/$(basename "$(dirname "$f")")-$(basename "$f")"
+	done
+		# SMTPUTF8 (RFC 6531): valid and invalid UTF-8 in addresses, with
+		# and without the parameter; a bare CR in the data.
+		printf 'EHLO x\r\nMAIL FROM:<j\303\266rg@b\303\274cher.example> SMTPUTF8 SIZE=9 BODY=8BITMIME\r\nRCPT TO:<bob@\344\276\213.example>\r\nRCPT TO:<b\303\266b@x>\r\nDATA\r\nSubject: \342\234\211\r\n\r\n\360\237\223\253\r\n.\r\nQUIT\r\n' \
+		    >"$dir/seed-smtputf8"
+		printf 'EHLO x\r\nMAIL FROM:<a\300\257b@x> SMTPUTF8\r\nMAIL FROM:<\355\240\200@x> smtputf8\r\nMAIL FROM:<\364\220\200\200@x> SMTPUTF8\r\nMAIL FROM:<\200\342\202@x> SMTPUTF8\r\nMAIL FROM:<a@b> SMTPUTF8\r\nRCPT TO:<\302\205@x>\r\nRCPT TO:<bob@x\377>\r\nRSET\r\nMAIL FROM:<\303\244@b>\r\nMAIL FROM:<a@b> SMTPUTF8=x\r\n' \
+		    >"$dir/seed-smtputf8-invalid"
+		printf 'HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<bob@x>\r\nDATA\r\na\rb\r\n.\r\r\n.\r\nNOOP\r\nRSET\r\nHELO y\r\n' \
+		    >"$dir/seed-bare-cr" ;;
 	pop3) for f in "$top"/tests/data/pop3-*/*.in; do
 		# After a login; and with TLS offered, then STLS and AUTH.
 		{ printf '\001'; sed 's/$/\r/' "$f"; } >"$dir/$(basename "$f")"

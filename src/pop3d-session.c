@@ -17,10 +17,23 @@
 #include "transport.h"
 
 #define REPLY_GOODBYE	"+OK Thanks for using POP3 server"
+#define REPLY_JUNK	"-ERR too many commands without progress"
+
+/* When a command counts as junk (SPEC 4's cap on commands that make no
+ * progress, applied to POP3): only a login and reading or deleting a
+ * given message are progress. */
+enum pop3_junk {
+	JUNK_ALWAYS,		/* whatever its reply */
+	JUNK_ON_ERR,		/* when it fails; success is progress */
+	JUNK_BARE,		/* LIST, UIDL: without an argument; with one,
+				 * as JUNK_ON_ERR */
+	JUNK_NEVER,		/* QUIT: ends the session */
+};
 
 struct pop3_cmd {
 	struct session_cmd	 cmd;	/* allowed: bits of enum pop3_state */
 	void			(*run)(struct pop3_session *, char *arg);
+	enum pop3_junk		 junk;
 };
 
 static const char *const state_names[] = {
@@ -39,6 +52,10 @@ pop3_reply(struct pop3_session *s, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (s->awaiting_status) {
+		s->awaiting_status = false;
+		s->status_ok = fmt[0] == '+';
+	}
 	va_start(ap, fmt);
 	(void)out_vline(&s->ses.out, fmt, ap);
 	va_end(ap);
@@ -136,28 +153,73 @@ cmd_quit(struct pop3_session *s, char *arg)
 #define TRANSACTION	SESSION_IN(POP3_TRANSACTION)
 
 static const struct pop3_cmd pop3_cmds[] = {
-	{ { "USER",	AUTHORIZATION },	pop3_cmd_user },
-	{ { "PASS",	AUTHORIZATION },	pop3_cmd_pass },
-	{ { "APOP",	AUTHORIZATION },	pop3_cmd_apop },
-	{ { "AUTH",	AUTHORIZATION },	pop3_cmd_auth },
-	{ { "STLS",	AUTHORIZATION },	cmd_stls },
-	{ { "CAPA",	SESSION_ANY_STATE },	cmd_capa },
-	{ { "QUIT",	SESSION_ANY_STATE },	cmd_quit },
-	{ { "NOOP",	TRANSACTION },		cmd_noop },
-	{ { "STAT",	TRANSACTION },		pop3_cmd_stat },
-	{ { "LIST",	TRANSACTION },		pop3_cmd_list },
-	{ { "RETR",	TRANSACTION },		pop3_cmd_retr },
-	{ { "TOP",	TRANSACTION },		pop3_cmd_top },
-	{ { "DELE",	TRANSACTION },		pop3_cmd_dele },
-	{ { "UIDL",	TRANSACTION },		pop3_cmd_uidl },
-	{ { "RSET",	TRANSACTION },		pop3_cmd_rset },
+	{ { "USER",	AUTHORIZATION },	pop3_cmd_user,	JUNK_ALWAYS },
+	{ { "PASS",	AUTHORIZATION },	pop3_cmd_pass,	JUNK_ON_ERR },
+	{ { "APOP",	AUTHORIZATION },	pop3_cmd_apop,	JUNK_ON_ERR },
+	{ { "AUTH",	AUTHORIZATION },	pop3_cmd_auth,	JUNK_ON_ERR },
+	{ { "STLS",	AUTHORIZATION },	cmd_stls,	JUNK_ALWAYS },
+	{ { "CAPA",	SESSION_ANY_STATE },	cmd_capa,	JUNK_ALWAYS },
+	{ { "QUIT",	SESSION_ANY_STATE },	cmd_quit,	JUNK_NEVER },
+	{ { "NOOP",	TRANSACTION },		cmd_noop,	JUNK_ALWAYS },
+	{ { "STAT",	TRANSACTION },		pop3_cmd_stat,	JUNK_ALWAYS },
+	{ { "LIST",	TRANSACTION },		pop3_cmd_list,	JUNK_BARE },
+	{ { "RETR",	TRANSACTION },		pop3_cmd_retr,	JUNK_ON_ERR },
+	{ { "TOP",	TRANSACTION },		pop3_cmd_top,	JUNK_ON_ERR },
+	{ { "DELE",	TRANSACTION },		pop3_cmd_dele,	JUNK_ON_ERR },
+	{ { "UIDL",	TRANSACTION },		pop3_cmd_uidl,	JUNK_BARE },
+	{ { "RSET",	TRANSACTION },		pop3_cmd_rset,	JUNK_ALWAYS },
 };
 
+/* One more command without progress. Past POP3_JUNK_MAX the session ends
+ * without UPDATE, as after a timeout: returns true then, with the reply
+ * queued. */
+static bool
+junk_command(struct pop3_session *s)
+{
+	if (++s->junk <= POP3_JUNK_MAX)
+		return false;
+	log_event(LOG_INFO, "junk", "%u commands without progress, hanging up",
+	    s->junk);
+	pop3_reply(s, REPLY_JUNK);
+	s->done = true;
+	return true;
+}
+
+/* Run a command and keep the junk count. A command that can never make
+ * progress is refused up front when it would be one too many; one that
+ * may (a login, RETR 1) is carried out, and only its failure counts.
+ * Before login only the login itself is progress; after it, a message
+ * read or deleted (RETR, TOP, DELE, LIST n, UIDL n answered +OK), while
+ * the listings and status of the whole maildrop can be asked for without
+ * end and so are junk. */
 static void
 run_cmd(void *owner, const struct session_cmd *cmd, char *arg)
 {
 	/* cmd is the first member of its row (C17 6.7.2.1). */
-	((const struct pop3_cmd *)cmd)->run(owner, arg);
+	const struct pop3_cmd *c = (const struct pop3_cmd *)cmd;
+	struct pop3_session *s = owner;
+	enum pop3_junk junk = c->junk;
+	unsigned state = s->ses.state;
+	bool made_progress;
+
+	if (junk == JUNK_BARE)
+		junk = arg[0] != '\0' ? JUNK_ON_ERR : JUNK_ALWAYS;
+	if (junk == JUNK_ALWAYS && junk_command(s))
+		return;
+	s->awaiting_status = true;
+	s->status_ok = false;
+	c->run(s, arg);
+	s->awaiting_status = false;
+	if (junk != JUNK_ON_ERR || s->done)
+		return;
+	/* A login is known by its new state, not by a "+" (AUTH's "+ "
+	 * continuation is no success). */
+	made_progress = state == POP3_AUTHORIZATION ?
+	    s->ses.state == POP3_TRANSACTION : s->status_ok;
+	if (made_progress)
+		s->junk = 0;
+	else
+		(void)junk_command(s);
 }
 
 /* A POP3 keyword runs to the first space, and exactly one space follows
@@ -172,10 +234,15 @@ split_verb(char *line, char **arg_out)
 	return vlen;
 }
 
+/* The engine's refusals (unknown verb, wrong state, a line too long, a
+ * NUL) are commands without progress too. */
 static void
 engine_reply(void *owner, const char *text)
 {
-	pop3_reply(owner, "%s", text);
+	struct pop3_session *s = owner;
+
+	if (!junk_command(s))
+		pop3_reply(s, "%s", text);
 }
 
 static void

@@ -18,6 +18,7 @@
 #define POP3_FAIL_DELAY_DEFAULT	2
 #define POP3_PENALTY_CAP_DEFAULT 30	/* -F */
 #define POP3_LOGIN_FAILURES_MAX	3
+#define POP3_JUNK_MAX		100	/* commands without progress */
 #define POP3_DOMAIN_MAX		255
 #define POP3_TIMESTAMP_MAX	(POP3_DOMAIN_MAX + 64)
 
@@ -59,6 +60,13 @@ struct pop3_session {
 	bool				 tls_active;	/* STLS or -S done */
 	int				 exit_status;
 	unsigned			 failed_logins;
+	/* Commands without progress since the greeting, the login or the
+	 * last message read or deleted (pop3d-session.c). */
+	unsigned			 junk;
+	/* The command being run has not replied yet; then, whether its
+	 * first reply line was +OK. */
+	bool				 awaiting_status;
+	bool				 status_ok;
 	bool				 have_user;	/* USER was given */
 	char				 user[USERDB_LOGIN_MAX + 1];
 	char				 timestamp[POP3_TIMESTAMP_MAX + 1];

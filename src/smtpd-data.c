@@ -16,7 +16,7 @@
 #include "spool.h"
 #include "wbuf.h"
 
-#define REPLY_LOCAL	"451 Requested action aborted: local error in processing"
+#define REPLY_LOCAL	"451 4.3.0 Requested action aborted: local error in processing"
 
 enum data_outcome {
 	DATA_DONE,		/* the end-of-data line arrived */
@@ -27,6 +27,7 @@ struct data_stats {
 	uint64_t	size;		/* un-stuffed, CRLF line endings */
 	bool		too_big;
 	bool		has_nul;
+	bool		has_bare_cr;
 };
 
 static int
@@ -53,7 +54,11 @@ spool_open(struct smtp_session *s)
 	return 0;
 }
 
-/* Store one piece of a data line; *st keeps the size and what is wrong. */
+/* Store one piece of a data line; *st keeps the size and what is wrong.
+ * The line reader has taken off the CR LF ending, and never splits one
+ * between pieces, so any CR left in a piece is a bare CR: RFC 5321 2.3.8
+ * allows CR only as part of CR LF, and a bare CR is what the smuggling
+ * tricks that play on how other MTAs end lines are made of. */
 static void
 spool_piece(struct smtp_session *s, struct data_stats *st, const char *p,
     size_t len, bool ends_line)
@@ -61,11 +66,13 @@ spool_piece(struct smtp_session *s, struct data_stats *st, const char *p,
 	st->size += len + (ends_line ? 2 : 0);
 	if (memchr(p, '\0', len) != NULL)
 		st->has_nul = true;
+	if (memchr(p, '\r', len) != NULL)
+		st->has_bare_cr = true;
 	if (st->size > s->cfg->size_max)
 		st->too_big = true;
 	/* Past the first fault nothing more is kept: the message will be
 	 * refused, and it is still read to its end. */
-	if (st->too_big || st->has_nul)
+	if (st->too_big || st->has_nul || st->has_bare_cr)
 		return;
 	wbuf_put(s->spool_w, p, len);
 	if (ends_line)
@@ -100,7 +107,7 @@ receive(struct smtp_session *s, bool crlf, struct data_stats *st)
 			break;
 		case LINE_TIMEOUT:
 			session_log_timeout(&s->ses);	/* in DATA */
-			smtp_close(s, 0);
+			smtp_close(s, SMTP_CLOSE_TIMEOUT);
 			return DATA_ABORTED;
 		default:
 			log_event(LOG_INFO, "disconnect",
@@ -192,7 +199,7 @@ deliver_all(struct smtp_session *s, uint64_t size)
 void
 smtp_receive_data(struct smtp_session *s, bool crlf)
 {
-	struct data_stats st = { 0, false, false };
+	struct data_stats st = { 0, false, false, false };
 
 	if (spool_open(s) < 0) {
 		log_event(LOG_ERR, "spool", "cannot create a spool file: %s",
@@ -201,6 +208,7 @@ smtp_receive_data(struct smtp_session *s, bool crlf)
 		smtp_reset_transaction(s);
 		return;
 	}
+	/* An intermediate reply: RFC 3463 has no class 3, so no code. */
 	smtp_reply(s, "354 Enter mail, end with \".\" on a line by itself");
 	if (receive(s, crlf, &st) == DATA_ABORTED) {
 		smtp_reset_transaction(s);
@@ -209,13 +217,17 @@ smtp_receive_data(struct smtp_session *s, bool crlf)
 	if (st.has_nul) {
 		log_message_event(LOG_INFO, "reject", st.size, s->nrcpt,
 		    "from=<%s>: NUL in message", s->from);
-		smtp_reply(s, "554 Message contains NUL characters");
+		smtp_reply(s, "554 5.6.0 Message contains NUL characters");
+	} else if (st.has_bare_cr) {
+		log_message_event(LOG_INFO, "reject", st.size, s->nrcpt,
+		    "from=<%s>: bare CR in message", s->from);
+		smtp_reply(s, "554 5.6.0 Message contains bare CR");
 	} else if (st.too_big) {
 		log_message_event(LOG_INFO, "reject", st.size, s->nrcpt,
 		    "from=<%s>: over %llu bytes", s->from,
 		    (unsigned long long)s->cfg->size_max);
-		smtp_reply(s, "552 Message size exceeds fixed maximum message "
-		    "size");
+		smtp_reply(s, "552 5.3.4 Message size exceeds fixed maximum "
+		    "message size");
 	} else if (wbuf_flush(s->spool_w) < 0) {
 		log_event(LOG_ERR, "spool", "cannot write the spool: %s",
 		    strerror(errno));
@@ -223,7 +235,8 @@ smtp_receive_data(struct smtp_session *s, bool crlf)
 	} else {
 		switch (deliver_all(s, st.size)) {
 		case DELIVER_OK:
-			smtp_reply(s, "250 OK Message accepted for delivery");
+			smtp_reply(s, "250 2.0.0 OK Message accepted for delivery");
+			s->junk = 0;	/* progress: the junk count starts again */
 			break;
 		case DELIVER_OVER_QUOTA:
 			/* One reply for every recipient: none got a copy. */

@@ -17,6 +17,7 @@
 #define SMTP_PATH_MAX		256	/* RFC 5321 4.5.3.1.3 */
 #define SMTP_RCPT_MAX		100	/* RFC 5321 4.5.3.1.8 */
 #define SMTP_ERRORS_MAX		20	/* 5xx replies before we hang up */
+#define SMTP_JUNK_MAX		100	/* commands without progress, SPEC 4 */
 #define SMTP_SIZE_DEFAULT	10485760
 #define SMTP_TIMEOUT_DEFAULT	300
 #define SMTP_LIFETIME_DEFAULT	900	/* a 10 MiB message on a slow line */
@@ -53,6 +54,13 @@ struct smtp_session {
 	const struct smtp_config	*cfg;
 	struct session			 ses;		/* in, out, state */
 	unsigned			 errors;	/* 5xx replies sent */
+	/* Commands without progress (NOOP, RSET, VRFY, HELP, a repeated
+	 * HELO/EHLO, a repeated RCPT) since the last message accepted. */
+	unsigned			 junk;
+	/* After EHLO: replies carry RFC 3463 enhanced codes (RFC 2034). */
+	bool				 esmtp;
+	/* This transaction's MAIL had SMTPUTF8 (RFC 6531). */
+	bool				 smtputf8;
 	bool				 done;		/* end the session */
 	bool				 tls_active;	/* after STARTTLS */
 	int				 exit_status;
@@ -69,13 +77,24 @@ struct smtp_session {
  * input, timeout or too many errors. Returns the exit status (SPEC §1). */
 int	smtp_session_run(const struct smtp_config *cfg, struct transport *t);
 
-/* Queue one reply line (CRLF added). A 5xx reply counts as an error. */
+/* Queue one reply line (CRLF added). A 5xx reply counts as an error.
+ * Every reply but the greeting, the EHLO lines and 354 is written with
+ * its RFC 3463 enhanced code right after the basic one ("250 2.1.0 <%s>...
+ * Sender ok"); outside EHLO mode the code and its blank are left out, so
+ * a HELO session reads exactly as SPEC 4's table. */
 void	smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
+/* Why smtp_close ends a session: each has its own enhanced code. */
+enum smtp_close_why {
+	SMTP_CLOSE_TIMEOUT,	/* 4.4.2: the client was idle too long */
+	SMTP_CLOSE_ABUSE,	/* 4.7.0: too many errors or junk commands */
+	SMTP_CLOSE_LOCAL,	/* 4.3.0: a local fault; exit status 1 */
+};
+
 /* Reply 421 and end the session; exit status 1 for a local fault, 0 for
- * the client's behaviour (timeout, too many errors). */
-void	smtp_close(struct smtp_session *s, int exit_status);
+ * the client's behaviour. */
+void	smtp_close(struct smtp_session *s, enum smtp_close_why why);
 
 /* Clear the mail transaction (MAIL, RCPT), keeping HELO. */
 void	smtp_reset_transaction(struct smtp_session *s);

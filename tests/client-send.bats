@@ -202,11 +202,12 @@ ${MENU}"
 	grep -qx 'Subject: second try' "$(mailbox alice)"
 }
 
-@test "an unknown recipient shows the server's 550 No such user and Mail not sent" {
+@test "an unknown recipient shows the server's 550 5.1.1 No such user and Mail not sent" {
+	# mail_client says EHLO, so the reply carries its enhanced code.
 	run -0 client_script bob bobpass 1 \
 	    "$(mail_to nobody@test.example "to nobody" body)" 3
 	assert_output "Username: Password: ${MENU}${TYPE_PROMPT}
-550 No such user
+550 5.1.1 No such user
 Mail not sent
 ${MENU}"
 	run find "$MAILROOT/USERS" -type f

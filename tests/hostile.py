@@ -4,8 +4,9 @@
 random bytes, huge lines, NULs, odd line endings, floods, path tricks and
 broken mail roots, each case in a fresh mail root, and check that
 
-1. every reply line is a valid reply ending in CRLF (SMTP codes, POP3
-   status lines and properly terminated multi-line bodies);
+1. every reply line is a valid reply ending in CRLF (SMTP codes, with an
+   RFC 3463 enhanced code, where there is one, whole and of the reply's
+   class; POP3 status lines and properly terminated multi-line bodies);
 2. the handler exits with the status the case expects (always 0 or 1),
    never by a signal, never hangs, and its stderr holds no sanitizer or
    valgrind report;
@@ -13,7 +14,9 @@ broken mail roots, each case in a fresh mail root, and check that
    POP3 UPDATEs the case declares;
 
 plus the replies the spec fixes for that input (SPEC §4, §5 and the reply
-texts in the smtp/pop3 decision notes).
+texts in the smtp/pop3 decision notes): among them issue 15's enhanced
+codes after EHLO (and none after HELO), SMTPUTF8, bare CR in DATA and the
+cap on commands without progress in both handlers.
 
 Usage: python3 tests/hostile.py [BUILDDIR]. The environment's
 abs_top_builddir and abs_top_srcdir win; without them BUILDDIR (default:
@@ -77,6 +80,10 @@ S_NUL_DATA = "554 Message contains NUL characters"
 # -q (SPEC §1), after EHLO: the enhanced code stays in the text.
 S_QUOTA_FULL = "452 4.2.2 Mailbox full"
 S_QUOTA_OVER = "552 5.2.2 Mailbox full, message would exceed quota"
+S_BARE_CR = "554 Message contains bare CR"
+S_NOT_ASCII = "553 Non-ASCII address requires SMTPUTF8"
+S_NOT_UTF8 = "553 Address is not valid UTF-8"
+S_PARAMS = "555 MAIL FROM/RCPT TO parameters not recognized or not implemented"
 
 P_GREETING = "+OK POP3 server is ready"
 P_SEND_PASS = "+OK send PASS"
@@ -91,9 +98,31 @@ P_NUL = "-ERR NUL character in command"
 P_TOO_LONG = "-ERR line too long"
 P_IDLE = "-ERR idle for too long, closing"
 P_BYE = "+OK Thanks for using POP3 server"
+P_JUNK = "-ERR too many commands without progress"
 P_CAPA = ["+OK Capability list follows", "USER", "TOP", "UIDL", "RESP-CODES",
           "AUTH-RESP-CODE", "PIPELINING", "EXPIRE NEVER",
           "IMPLEMENTATION sockmail", "."]
+
+
+def ehlo_lines(size: int = 10485760) -> list[str]:
+    """The EHLO reply to client.example (SPEC §4's order)."""
+    return [f"250-{DOMAIN} Hello client.example", "250-PIPELINING", "250-8BITMIME",
+            f"250-SIZE {size}", "250-ENHANCEDSTATUSCODES", "250-SMTPUTF8", "250 HELP"]
+
+
+def esc(reply: str, code: str) -> str:
+    """A reply as sent after EHLO: its enhanced code (RFC 2034) after the
+    basic one."""
+    return f"{reply[:4]}{code} {reply[4:]}"
+
+
+E_OK = esc(S_OK, "2.0.0")
+E_SENDER = esc(S_SENDER, "2.1.0")
+E_BOB = esc(S_BOB, "2.1.5")
+E_ACCEPTED = esc(S_ACCEPTED, "2.0.0")
+E_BYE = esc(S_BYE, "2.0.0")
+E_CLOSING = esc(S_CLOSING, "4.7.0")     # too many errors or junk commands
+E_SYNTAX = esc(S_SYNTAX, "5.5.4")
 
 # ---------------------------------------------------------------------------
 # Mailbox records (SPEC §3).
@@ -192,6 +221,13 @@ def parse_records(data: bytes) -> tuple[list[Record], list[str]]:
 # Wire checks.
 
 SMTP_REPLY_LINE = re.compile(rb"[2-5][0-9]{2}(?:[ -][^\n]*)?\r\n")
+# What looks like an RFC 3463 enhanced code after the basic one: a digit,
+# a dot and a digit. If it is there, it must be whole and of the reply's
+# class (RFC 2034 3).
+SMTP_ENHANCED_START = re.compile(rb"[0-9]{3}[ -][0-9]\.[0-9]")
+SMTP_ENHANCED = re.compile(rb"([245])[0-9]{2}[ -]\1\.[0-9]{1,3}\.[0-9]{1,3} ")
+ENHANCED_REPLY = re.compile(r"([245])[0-9]{2} \1\.[0-9]{1,3}\.[0-9]{1,3} \S")
+ANY_ENHANCED = re.compile(r"[0-9]{3}[ -][245]\.[0-9]{1,3}\.[0-9]{1,3} ")
 POP3_STATUS_LINE = re.compile(rb"(?:\+OK|-ERR)(?: [^\n]*)?\r\n")
 POP3_GREETING = re.compile(rb"\+OK POP3 server is ready(?: <\d+\.\d+\.\d{9}@test\.example>)?\r\n")
 # The +OK texts that open a multi-line reply, and what each body line is.
@@ -224,6 +260,9 @@ def check_smtp_wire(raw: bytes) -> tuple[list[str], list[str]]:
     for number, line in enumerate(lines):
         if not SMTP_REPLY_LINE.fullmatch(line):
             problems.append(f"reply line {number} is not NNN text CRLF: {line[:80]!r}")
+        elif SMTP_ENHANCED_START.match(line) and not SMTP_ENHANCED.match(line):
+            problems.append(f"reply line {number} has a malformed enhanced code or one of "
+                            f"another class: {line[:80]!r}")
         elif number > 0 and lines[number - 1][3:4] == b"-" and line[:3] != lines[number - 1][:3]:
             problems.append(f"reply line {number} continues a reply with another code")
     if lines and lines[-1][3:4] == b"-":
@@ -287,7 +326,8 @@ def check_pop3_wire(raw: bytes) -> tuple[list[str], list[str]]:
 
 def smtp_session_problems(replies: list[str]) -> list[str]:
     """SPEC §4 rules that hold in every session: nothing after 221 or 421,
-    and the 20th 5xx reply is followed at once by the 421."""
+    and the 20th 5xx reply is followed at once by the 421 (with its
+    enhanced code after EHLO)."""
     problems, errors = [], 0
     for number, reply in enumerate(replies):
         final = reply[3:4] != "-"
@@ -295,17 +335,18 @@ def smtp_session_problems(replies: list[str]) -> list[str]:
             problems.append(f"replies after {reply!r}")
         if final and reply.startswith("5"):
             errors += 1
-            if errors == 20 and replies[number + 1:] != [S_CLOSING]:
+            if errors == 20 and replies[number + 1:] not in ([S_CLOSING], [E_CLOSING]):
                 problems.append("the 20th 5xx reply is not followed by the 421 alone")
     return problems
 
 
 def pop3_session_problems(replies: list[str]) -> list[str]:
-    """Nothing after goodbye, the idle reply, or the third failed login."""
+    """Nothing after goodbye, the idle reply, the junk limit's reply, or the
+    third failed login."""
     problems, failures = [], 0
     for number, reply in enumerate(replies):
         failures += reply == P_BAD_LOGIN
-        if (reply in (P_BYE, P_IDLE) or failures == 3) and number != len(replies) - 1:
+        if (reply in (P_BYE, P_IDLE, P_JUNK) or failures == 3) and number != len(replies) - 1:
             problems.append(f"replies after {reply!r}")
             break
     return problems
@@ -419,6 +460,26 @@ def expect_count(line: str, count: int) -> Check:
         got = result.replies.count(line)
         return [] if got == count else [f"{line!r} {got} times, want {count}"]
     return check
+
+
+def expect_enhanced_codes(result: Result) -> list[str]:
+    """An EHLO session: every reply but the greeting, the EHLO lines and
+    354 carries a well-formed enhanced code of its own class (RFC 2034)."""
+    bad = []
+    for number, reply in enumerate(result.replies):
+        ehlo_line = reply.startswith("250-") or (reply == "250 HELP" and number > 0
+                                                  and result.replies[number - 1].startswith("250-"))
+        if number == 0 or ehlo_line or reply.startswith("354 "):
+            continue
+        if not ENHANCED_REPLY.match(reply):
+            bad.append(f"reply {number} has no enhanced code of its class: {reply[:80]!r}")
+    return bad[:10]
+
+
+def expect_no_enhanced_codes(result: Result) -> list[str]:
+    """A HELO session: no reply carries an enhanced code."""
+    return [f"reply {number} carries an enhanced code after HELO: {reply[:80]!r}"
+            for number, reply in enumerate(result.replies) if ANY_ENHANCED.match(reply)][:10]
 
 
 def expect_last(*want: str) -> Check:
@@ -641,22 +702,30 @@ def random_cases() -> list[Case]:
              lines(*ENVELOPE[:2]) + random_bytes(8, 4096), expect_in_order(S_HELO, S_SENDER)),
         pop3("pop3: USER then 4096 random bytes (seed 9)",
              lines("USER labxyz") + random_bytes(9, 4096), expect_in_order(P_SEND_PASS)),
-        random_data_case(10, with_nul=True),
-        random_data_case(11, with_nul=False),
+        random_data_case(10, "NUL"),
+        random_data_case(11, None),
+        random_data_case(13, "bare CR"),
     ]
     return cases
 
 
-def random_data_case(seed: int, with_nul: bool) -> Case:
+def random_data_case(seed: int, fault: str | None) -> Case:
     """65536 random bytes as a message, properly ended: no line may start
-    with '.', so only the final '.' ends it; NUL decides the verdict."""
-    noise = b"x" + random_bytes(seed, 65536).replace(b"\n.", b"\n_")
-    noise = noise if with_nul else noise.replace(b"\0", b"\1")
+    with '.', so only the final '.' ends it. The fault left in (a NUL, a
+    bare CR, or with none the CRs made part of CR LF) decides the verdict."""
+    noise = b"x" + random_bytes(seed, 65536)
+    if fault != "NUL":
+        noise = noise.replace(b"\0", b"\1")
+    if fault is None:
+        noise = noise.replace(b"\r", b"").replace(b"\n", b"\r\n")
+    elif fault == "bare CR":
+        noise = noise.replace(b"\r", b"") + b"\r"
+    noise = noise.replace(b"\n.", b"\n_")
     session = lines(*ENVELOPE, "DATA") + noise + lines("", ".", "QUIT")
-    verdict = S_NUL_DATA if with_nul else S_ACCEPTED
-    return smtp(f"smtp: 64 KiB random message {'with' if with_nul else 'without'} NUL (seed {seed})",
+    verdict = {"NUL": S_NUL_DATA, "bare CR": S_BARE_CR, None: S_ACCEPTED}[fault]
+    return smtp(f"smtp: 64 KiB random message with {fault or 'no NUL nor bare CR'} (seed {seed})",
                 session, expect_replies(*ENVELOPE_REPLIES, S_DATA, verdict, S_BYE),
-                deliveries={} if with_nul else {"bob": 1})
+                deliveries={"bob": 1} if fault is None else {})
 
 
 def long_line_cases() -> list[Case]:
@@ -701,16 +770,19 @@ def long_line_cases() -> list[Case]:
 
 # Lines that straddle the line reader's 8 KiB pieces, with a CR or a "."
 # right at a piece boundary: a "." inside a line is never un-stuffed, a CR
-# held back at a boundary is still content.
-BOUNDARY_LINES = ["x" * 8190 + ".y", "." + "z" * 8195, "w" * 8189 + "\r", "v" * 8190 + "\r",
-                  "u" * 8191 + "\r", "." + "t" * 8189 + "\r", "s" * 8190 + "\r" * 3]
+# held back at a boundary is still seen (a bare CR in SMTP data: 554; a
+# stored one is content to POP3).
+BOUNDARY_DOTS = ["x" * 8190 + ".y", "." + "z" * 8195, "w" * 8189, "v" * 8190, "." + "t" * 8189]
+BOUNDARY_CRS = ["w" * 8189 + "\r", "v" * 8190 + "\r", "u" * 8191 + "\r", "." + "t" * 8189 + "\r",
+                "s" * 8190 + "\r" * 3]
+BOUNDARY_LINES = BOUNDARY_DOTS[:2] + BOUNDARY_CRS
 
 
 def boundary_cases() -> list[Case]:
     stored = mailbox_record("a@b", "labxyz@test.example", "boundaries", BOUNDARY_LINES)
-    return [
-        smtp("smtp: data lines across 8 KiB piece boundaries", to_bob(*BOUNDARY_LINES),
-             expect_body("bob", *[line[1:] if line.startswith(".") else line for line in BOUNDARY_LINES]),
+    cases = [
+        smtp("smtp: data lines across 8 KiB piece boundaries", to_bob(*BOUNDARY_DOTS),
+             expect_body("bob", *[line[1:] if line.startswith(".") else line for line in BOUNDARY_DOTS]),
              deliveries={"bob": 1}),
         pop3("pop3: RETR and TOP of lines across 8 KiB piece boundaries",
              lines(*LOGIN, "LIST", "RETR 1", "TOP 1 3", "QUIT"),
@@ -718,12 +790,17 @@ def boundary_cases() -> list[Case]:
              setup=mailbox_of(stored)),
         smtp("smtp: EHLO argument of 255 chars is taken, 256 is not",
              lines("EHLO " + "a" * 255, "EHLO " + "a" * 256, "QUIT"),
-             expect_replies(S_GREETING, f"250-{DOMAIN} Hello {'a' * 255}", "250-PIPELINING", "250-8BITMIME",
-                            "250-SIZE 10485760", "250 HELP", S_SYNTAX, S_BYE)),
+             expect_replies(S_GREETING, f"250-{DOMAIN} Hello {'a' * 255}", *ehlo_lines()[1:],
+                            E_SYNTAX, E_BYE)),
         smtp("smtp: To: folded over 10,000 lines is unfolded",
              to_bob("To: a@b", *[" c@d"] * 10_000, "", "body"),
              expect_body("bob", "", "body", to="a@b" + " c@d" * 10_000), deliveries={"bob": 1}),
     ]
+    # Each line with a CR at or near a piece boundary, alone in a message.
+    cases += [smtp(f"smtp: bare CR at an 8 KiB piece boundary ({len(line)} chars)",
+                   to_bob("x", line, "y"), expect_replies(*ENVELOPE_REPLIES, S_DATA, S_BARE_CR, S_BYE))
+              for line in BOUNDARY_CRS[:3]]
+    return cases
 
 
 def nul_cases() -> list[Case]:
@@ -772,9 +849,8 @@ def line_ending_cases() -> list[Case]:
              b"DATA\r\nline1\n.\nline2\r\n.\r\nQUIT\n",
              expect_replies(*delivered), expect_body("bob", "line1", ".", "line2"),
              deliveries={"bob": 1}),
-        smtp("smtp: lone CR inside data lines is kept",
-             to_bob(b"a\rb", b"\r", b"c\r\r"), expect_body("bob", b"a\rb", b"\r", b"c\r\r"),
-             deliveries={"bob": 1}),
+        smtp("smtp: lone CRs inside data lines get 554, nothing is stored",
+             to_bob(b"a\rb", b"\r", b"c\r\r"), expect_replies(*ENVELOPE_REPLIES, S_DATA, S_BARE_CR, S_BYE)),
         pop3("pop3: LF-only session", lines(*LOGIN, "STAT", "QUIT", end=LF),
              expect_in_order(*LOGIN_REPLIES, P_BYE)),
         pop3("pop3: CR CR LF after a verb", lines("CAPA\r", "QUIT"),
@@ -799,6 +875,8 @@ def end_of_data_case(label: str, end: bytes, data: bytes, content) -> Case:
     name = f"smtp: end of data, {session_kind} session: {label}"
     if content is None:
         return smtp(name, session, expect_replies(*ENVELOPE_REPLIES, S_DATA))
+    if content == "bare CR":
+        return smtp(name, session, expect_replies(*ENVELOPE_REPLIES, S_DATA, S_BARE_CR, S_BYE))
     return smtp(name, session, expect_replies(*ENVELOPE_REPLIES, S_DATA, S_ACCEPTED, S_BYE),
                 expect_body("bob", *content), deliveries={"bob": 1})
 
@@ -809,7 +887,7 @@ def end_of_data_cases() -> list[Case]:
         ("\\n.\\n is content", b"line1\n.\nafter\r\n.\r\nQUIT\r\n", ["line1", ".", "after"]),
         ("\\r\\n.\\n is content", b"line1\r\n.\nafter\r\n.\r\nQUIT\r\n", ["line1", ".", "after"]),
         ("\\n.\\r\\n is content", b"line1\n.\r\nafter\r\n.\r\nQUIT\r\n", ["line1", ".", "after"]),
-        (".\\r\\r\\n is content", b"line1\r\n.\r\r\nafter\r\n.\r\nQUIT\r\n", ["line1", "\r", "after"]),
+        (".\\r\\r\\n is content: a bare CR", b"line1\r\n.\r\r\nafter\r\n.\r\nQUIT\r\n", "bare CR"),
         (".. un-stuffing", b"line1\r\n..\r\n..x\r\n...\r\n.\r\nQUIT\r\n", ["line1", ".", ".x", ".."]),
         ("'. ' is content", b"line1\r\n. \r\n.\r\nQUIT\r\n", ["line1", " "]),
         ("'.' as the first line: empty message", b".\r\nQUIT\r\n", []),
@@ -821,7 +899,7 @@ def end_of_data_cases() -> list[Case]:
         ("proper LF.LF", b"line1\n.\nQUIT\n", ["line1"]),
         ("\\r\\n.\\n is content", b"line1\r\n.\nafter\n.\nQUIT\n", ["line1", ".", "after"]),
         ("\\n.\\r\\n is content", b"line1\n.\r\nafter\n.\nQUIT\n", ["line1", ".", "after"]),
-        (".\\r\\r\\n is content", b"line1\n.\r\r\nafter\n.\nQUIT\n", ["line1", "\r", "after"]),
+        (".\\r\\r\\n is content: a bare CR", b"line1\n.\r\r\nafter\n.\nQUIT\n", "bare CR"),
         (".. un-stuffing", b"line1\n..\n..x\n.\nQUIT\n", ["line1", ".", ".x"]),
         ("'.' at EOF without newline", b"line1\n.", None),
         ("EOF inside DATA", b"line1\n", None),
@@ -830,16 +908,33 @@ def end_of_data_cases() -> list[Case]:
             [end_of_data_case(label, LF, data, content) for label, data, content in lf_cases])
 
 
+def rcpt_flood_replies(count: int) -> list[str]:
+    """The replies to count RCPTs cycling over 200 users: the first 100
+    users get 250, the others 452; a user already accepted gets 250 again,
+    as a command without progress, until the 101st such gets 421."""
+    want, repeats = [], 0
+    for n in range(count):
+        if n % 200 >= 100:
+            want.append(S_TOO_MANY)
+        elif n < 200:
+            want.append(f"250 user{n % 200:03d}... Recipient ok")
+        elif repeats < 100:
+            repeats += 1
+            want.append(f"250 user{n % 200:03d}... Recipient ok")
+        else:
+            want.append(S_CLOSING)
+            break
+    return want
+
+
 def rcpt_flood_check(result: Result) -> list[str]:
-    """10,000 RCPTs over 200 users: the first 100 users get 250, the
-    others 452; a user already accepted gets 250 again."""
-    want = [f"250 user{n % 200:03d}... Recipient ok" if n % 200 < 100 else S_TOO_MANY
-            for n in range(10_000)]
-    got = result.replies[3:3 + 10_000]
+    want = rcpt_flood_replies(10_000)
+    got = result.replies[3:]
     bad = [n for n, (left, right) in enumerate(zip(want, got)) if left != right]
     if len(got) != len(want) or bad:
-        first = bad[0] if bad else len(got)
-        return [f"RCPT reply {first} differs: {got[first:first + 1]!r} vs {want[first:first + 1]!r}"]
+        first = bad[0] if bad else min(len(got), len(want))
+        return [f"RCPT reply {first} differs: {got[first:first + 1]!r} vs {want[first:first + 1]!r}",
+                f"{len(got)} replies after MAIL, want {len(want)}"]
     return []
 
 
@@ -857,19 +952,27 @@ def smtp_flood_cases() -> list[Case]:
              ("MAIL FROM:<a@b>", S_SEQUENCE), (ENVELOPE[2], S_BOB), ("DATA", S_DATA),
              (b"\0", None), (".", S_NUL_DATA), *[("BOGUS", S_UNKNOWN)] * 7, ("QUIT", None)]
     return [
-        smtp("smtp: 10,000 RCPTs: 250 for 100 users, then 452", lines(
+        smtp("smtp: 10,000 RCPTs: 250 for 100 users, then 452; the 101st repeat gets 421", lines(
              *ENVELOPE[:2], *rcpts, "DATA", "flood", ".", "QUIT"),
-             rcpt_flood_check, expect_last(S_DATA, S_ACCEPTED, S_BYE),
+             rcpt_flood_check, setup=many_users(200)),
+        smtp("smtp: 300 RCPTs over 200 users: 100 get a copy, 100 repeats are no junk limit yet",
+             lines(*ENVELOPE[:2], *rcpts[:300], "DATA", "flood", ".", "QUIT"),
+             expect_last(S_DATA, S_ACCEPTED, S_BYE),
              setup=many_users(200), deliveries={f"user{n:03d}": 1 for n in range(100)}),
-        smtp("smtp: 10,000 RCPTs of one user, one copy",
-             lines(*ENVELOPE, *[ENVELOPE[2]] * 10_000, "DATA", "x", ".", "QUIT"),
-             expect_count(S_BOB, 10_001), expect_last(S_DATA, S_ACCEPTED, S_BYE),
+        smtp("smtp: 100 repeated RCPTs of one user, one copy",
+             lines(*ENVELOPE, *[ENVELOPE[2]] * 100, "DATA", "x", ".", "QUIT"),
+             expect_count(S_BOB, 101), expect_last(S_DATA, S_ACCEPTED, S_BYE),
              deliveries={"bob": 1}),
-        smtp("smtp: 1,000 pipelined NOOPs", lines(*["NOOP"] * 1000, "QUIT"),
-             expect_replies(S_GREETING, *[S_OK] * 1000, S_BYE)),
-        smtp("smtp: 1,000 pipelined MAIL/RSET pairs",
+        smtp("smtp: 10,000 RCPTs of one user: the 101st repeat gets 421, nothing stored",
+             lines(*ENVELOPE, *[ENVELOPE[2]] * 10_000, "DATA", "x", ".", "QUIT"),
+             expect_replies(*ENVELOPE_REPLIES, *[S_BOB] * 100, S_CLOSING)),
+        smtp("smtp: 100 pipelined NOOPs are fine", lines(*["NOOP"] * 100, "QUIT"),
+             expect_replies(S_GREETING, *[S_OK] * 100, S_BYE)),
+        smtp("smtp: 1,000 pipelined NOOPs: the 101st gets 421", lines(*["NOOP"] * 1000, "QUIT"),
+             expect_replies(S_GREETING, *[S_OK] * 100, S_CLOSING)),
+        smtp("smtp: 1,000 pipelined MAIL/RSET pairs: the 101st RSET gets 421",
              lines(ENVELOPE[0], *[ENVELOPE[1], "RSET"] * 1000, "QUIT"),
-             expect_replies(S_GREETING, S_HELO, *[S_SENDER, S_OK] * 1000, S_BYE)),
+             expect_replies(S_GREETING, S_HELO, *[S_SENDER, S_OK] * 100, S_SENDER, S_CLOSING)),
         smtp("smtp: 100 pipelined transactions", lines(ENVELOPE[0], *transactions, "QUIT"),
              expect_count(S_ACCEPTED, 100), expect_body("bob", "message 99", index=99),
              deliveries={"bob": 100}),
@@ -892,19 +995,26 @@ def pop3_flood_cases() -> list[Case]:
                 for n in range(1000)]
     thousand_box = b"".join(thousand)
     return [
-        pop3("pop3: 1,000 CAPA before login", lines(*["CAPA"] * 1000, "QUIT"),
-             expect_replies(P_GREETING, *P_CAPA * 1000, P_BYE)),
-        pop3("pop3: 1,000 bad commands before login, then login",
+        pop3("pop3: 1,000 CAPA before login: the 101st gets -ERR and the end",
+             lines(*["CAPA"] * 1000, "QUIT"), expect_replies(P_GREETING, *P_CAPA * 100, P_JUNK)),
+        pop3("pop3: 99 bad commands before login, then USER and login",
+             lines(*["BOGUS"] * 99, *LOGIN, "QUIT"),
+             expect_replies(P_GREETING, *[P_UNKNOWN] * 99, P_SEND_PASS, P_LABXYZ_LOGIN, P_BYE)),
+        pop3("pop3: 1,000 bad commands before login: the 101st gets -ERR and the end",
              lines(*["BOGUS"] * 1000, *LOGIN, "QUIT"),
-             expect_replies(P_GREETING, *[P_UNKNOWN] * 1000, P_SEND_PASS, P_LABXYZ_LOGIN, P_BYE)),
-        pop3("pop3: 1,000 STAT before login", lines(*["STAT"] * 1000, "QUIT"),
-             expect_replies(P_GREETING, *[P_WRONG_STATE] * 1000, P_BYE)),
-        pop3("pop3: 1,000 NOOPs after login", lines(*LOGIN, *["NOOP"] * 1000, "QUIT"),
-             expect_replies(*LOGIN_REPLIES, *["+OK"] * 1000, P_BYE)),
-        pop3("pop3: 1,000 LISTs after login", lines(*LOGIN, *["LIST"] * 1000, "QUIT"),
-             expect_count(".", 1000), expect_last(P_BYE)),
-        pop3("pop3: 1,000 UIDLs after login", lines(*LOGIN, *["UIDL"] * 1000, "QUIT"),
-             expect_count("+OK unique-id listing follows", 1000), expect_last(P_BYE)),
+             expect_replies(P_GREETING, *[P_UNKNOWN] * 100, P_JUNK)),
+        pop3("pop3: 1,000 STAT before login: the 101st gets -ERR and the end",
+             lines(*["STAT"] * 1000, "QUIT"),
+             expect_replies(P_GREETING, *[P_WRONG_STATE] * 100, P_JUNK)),
+        pop3("pop3: 1,000 NOOPs after login: the 101st gets -ERR, no UPDATE",
+             lines(*LOGIN, "DELE 1", *["NOOP"] * 1000, "QUIT"),
+             expect_replies(*LOGIN_REPLIES, "+OK message 1 deleted", *["+OK"] * 100, P_JUNK)),
+        pop3("pop3: 1,000 LISTs after login: the 101st gets -ERR",
+             lines(*LOGIN, *["LIST"] * 1000, "QUIT"),
+             expect_count(".", 100), expect_last(".", P_JUNK)),
+        pop3("pop3: 1,000 UIDLs after login: the 101st gets -ERR",
+             lines(*LOGIN, *["UIDL"] * 1000, "QUIT"),
+             expect_count("+OK unique-id listing follows", 100), expect_last(".", P_JUNK)),
         pop3("pop3: 1,000 RETRs after login", lines(*LOGIN, *["RETR 3"] * 1000, "QUIT"),
              expect_count(f"+OK {pop3_size(LABXYZ_MESSAGES[2])} octets", 1000), expect_last(P_BYE)),
         pop3("pop3: 1,000 TOPs after login", lines(*LOGIN, *["TOP 1 1"] * 1000, "QUIT"),
@@ -912,9 +1022,10 @@ def pop3_flood_cases() -> list[Case]:
         pop3("pop3: 1,000 USER/PASS failures end after the third",
              lines(*["USER labxyz", "PASS wrong"] * 1000),
              expect_replies(P_GREETING, *[P_SEND_PASS, P_BAD_LOGIN] * 3)),
-        pop3("pop3: 1,000 DELE 1 without QUIT deletes nothing",
+        pop3("pop3: 1,000 DELE 1 without QUIT deletes nothing; the 101st failure ends it",
              lines(*LOGIN, *["DELE 1"] * 1000),
-             expect_count("+OK message 1 deleted", 1), expect_count("-ERR message 1 already deleted", 999)),
+             expect_count("+OK message 1 deleted", 1), expect_count("-ERR message 1 already deleted", 101),
+             expect_last("-ERR message 1 already deleted", P_JUNK)),
         pop3("pop3: DELE all 1,000 messages and QUIT",
              lines(*LOGIN, *[f"DELE {n}" for n in range(1, 1001)], "QUIT"),
              expect_in_order(maildrop_line(thousand), "+OK message 1000 deleted", P_BYE),
@@ -1090,8 +1201,8 @@ RCPT_TRICKS = [
     ("../bob", S_NO_USER), ("..", S_NO_USER), ("/bob", S_NO_USER), ("USERS/bob", S_NO_USER),
     ("bob%2f..", S_NO_USER), ("%2e%2e%2fbob", S_NO_USER), (".hidden", S_NO_USER),
     ("-dash", S_NO_USER), ("USERS", S_NO_USER), ("userinfo.txt", S_NO_USER),
-    ('"bob"', S_NO_USER), ("bo\\b", S_NO_USER), ("b\xc3\xb8b", S_NO_USER),
-    ("b\xffb", S_NO_USER), ("a" * 65, S_NO_USER), ("bob@", S_NO_USER),
+    ('"bob"', S_NO_USER), ("bo\\b", S_NO_USER), ("b\xc3\xb8b", S_NOT_ASCII),
+    ("b\xffb", S_NOT_ASCII), ("a" * 65, S_NO_USER), ("bob@", S_NO_USER),
     ("b ob", S_SYNTAX), ("", S_SYNTAX), ("a" * 300, S_SYNTAX), ("a" * 10_000, S_TOO_LONG),
 ]
 
@@ -1119,10 +1230,12 @@ def address_trick_cases() -> list[Case]:
                              "250 <>... Sender ok", S_ACCEPTED),
              expect_body("bob", "x", sender="../../outside/target.txt"),
              expect_body("bob", "y", sender="<>", index=1), deliveries={"bob": 2}),
-        smtp("smtp: MAIL FROM with raw 0xff and UTF-8",
-             lines(ENVELOPE[0], "MAIL FROM:<\xff\xfe@b\xc3\xa4d>", ENVELOPE[2], "DATA", "x", ".", "QUIT"),
-             expect_in_order("250 <\xff\xfe@b\xc3\xa4d>... Sender ok", S_ACCEPTED),
-             deliveries={"bob": 1}),
+        smtp("smtp: MAIL FROM with raw 0xff and UTF-8, without and with SMTPUTF8",
+             lines(ENVELOPE[0], "MAIL FROM:<\xff\xfe@b\xc3\xa4d>", "MAIL FROM:<\xff\xfe@b\xc3\xa4d> SMTPUTF8",
+                   "MAIL FROM:<a@b\xc3\xa4d> SMTPUTF8", ENVELOPE[2], "DATA", "x", ".", "QUIT"),
+             expect_replies(S_GREETING, S_HELO, S_NOT_ASCII, S_NOT_UTF8, "250 <a@b\xc3\xa4d>... Sender ok",
+                            S_BOB, S_DATA, S_ACCEPTED, S_BYE),
+             expect_body("bob", "x", sender="a@b\xc3\xa4d"), deliveries={"bob": 1}),
         smtp("smtp: MAIL FROM overlong (300 and 10,000 chars)",
              lines(ENVELOPE[0], "MAIL FROM:<" + "a" * 300 + ">", "MAIL FROM:<" + "a" * 10_000 + ">", "QUIT"),
              expect_replies(S_GREETING, S_HELO, S_SYNTAX, S_TOO_LONG, S_BYE)),
@@ -1517,6 +1630,230 @@ def penalty_trap_cases() -> list[Case]:
                              r"session\); failures: login 3; answered after 0 s ")),
     ]
     return cases
+# ESMTP (SPEC §4, issue 15): enhanced status codes after EHLO only,
+# SMTPUTF8, bare CR in DATA, and the cap on commands without progress.
+
+EHLO = "EHLO client.example"
+E_ENVELOPE = (EHLO, "MAIL FROM:<sender@example.org>", "RCPT TO:<bob@test.example>")
+E_ENVELOPE_REPLIES = (S_GREETING, *ehlo_lines(), E_SENDER, E_BOB)
+
+# Commands that draw every kind of refusal (with -s 1000), their replies
+# after HELO and the enhanced codes they carry after EHLO. The 20th 5xx
+# is the last: 421 follows.
+ERROR_COMMANDS = [
+    ("VRFY", S_SYNTAX, "5.5.4"), ("DATA", S_SEQUENCE, "5.5.1"), ("RCPT TO:<bob@x>", S_SEQUENCE, "5.5.1"),
+    ("MAIL", S_SYNTAX, "5.5.4"), ("MAIL FROM:<a b@c>", S_SYNTAX, "5.1.7"),
+    ("MAIL FROM:<a@b> SIZE=99999999", S_TOO_BIG, "5.3.4"), ("MAIL FROM:<a@b> X=1", S_PARAMS, "5.5.4"),
+    ("MAIL FROM:<a@b> BODY=9BIT", S_SYNTAX, "5.5.4"), ("MAIL FROM:<a@b> SMTPUTF8=yes", S_SYNTAX, "5.5.4"),
+    ("MAIL FROM:<\xc3\xa4@b>", S_NOT_ASCII, "5.6.7"), ("MAIL FROM:<\xc3@b> SMTPUTF8", S_NOT_UTF8, "5.6.7"),
+    ("MAIL FROM:<sender@example.org>", S_SENDER, "2.1.0"), ("MAIL FROM:<a@b>", S_SEQUENCE, "5.5.1"),
+    ("RCPT TO:<nobody@x>", S_NO_USER, "5.1.1"), ("RCPT TO:<bob>", S_SYNTAX, "5.1.3"),
+    ("RCPT TO:<bob@x> X=1", S_PARAMS, "5.5.4"), ("RCPT TO:<b\xc3\xb6b@x>", S_NOT_ASCII, "5.6.7"),
+    ("DATA", "554 No valid recipients", "5.5.1"), ("STARTTLS", S_UNKNOWN, "5.5.2"),
+    ("X" * 600, S_TOO_LONG, "5.5.2"), (b"NO\0OP", S_NUL_COMMAND, "5.5.2"),
+]
+
+
+def error_session_replies(with_ehlo: bool) -> list[str]:
+    """The replies to ERROR_COMMANDS after HELO or EHLO, and the 421."""
+    first = ehlo_lines(1000) if with_ehlo else [S_HELO]
+    replies = [esc(reply, code) if with_ehlo else reply for _, reply, code in ERROR_COMMANDS]
+    return [S_GREETING, *first, *replies, E_CLOSING if with_ehlo else S_CLOSING]
+
+
+def esmtp_cases() -> list[Case]:
+    ok_session = ["NOOP", "RSET", "VRFY bob", "HELP", *E_ENVELOPE[1:], "RCPT TO:<BOB@other.example>",
+                  "DATA", "hello", ".", "MAIL FROM:<\xc3\xa4@b\xc3\xbc.example> SMTPUTF8 SIZE=10 BODY=8BITMIME",
+                  "RCPT TO:<bob@b\xc3\xbccher.example>", "DATA", "x", "y\rz", ".", "QUIT"]
+    errors = [command for command, _, _ in ERROR_COMMANDS]
+    return [
+        smtp("esmtp: an EHLO session's replies all carry an enhanced code of their class",
+             lines(EHLO, *ok_session), expect_enhanced_codes,
+             expect_in_order(E_OK, E_OK, "252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery",
+                             "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP VRFY HELP QUIT",
+                             E_SENDER, E_BOB, E_BOB, S_DATA, E_ACCEPTED,
+                             "250 2.1.0 <\xc3\xa4@b\xc3\xbc.example>... Sender ok", E_BOB, S_DATA,
+                             "554 5.6.0 Message contains bare CR", E_BYE),
+             expect_body("bob", "hello"), deliveries={"bob": 1}),
+        smtp("esmtp: the same session after HELO has no enhanced code anywhere",
+             lines(ENVELOPE[0], *ok_session), expect_no_enhanced_codes,
+             expect_replies(S_GREETING, S_HELO, S_OK, S_OK,
+                            "252 Cannot VRFY user, but will accept message and attempt delivery",
+                            "214 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP VRFY HELP QUIT",
+                            S_SENDER, S_BOB, S_BOB, S_DATA, S_ACCEPTED,
+                            "250 <\xc3\xa4@b\xc3\xbc.example>... Sender ok", S_BOB, S_DATA, S_BARE_CR, S_BYE),
+             deliveries={"bob": 1}),
+        smtp("esmtp: every refusal after EHLO carries its code; the 20th 5xx gets 421 4.7.0",
+             lines(EHLO, *errors), expect_enhanced_codes,
+             expect_replies(*error_session_replies(True)), options=("-s", "1000")),
+        smtp("esmtp: every refusal after HELO is as SPEC §4's table; the 20th 5xx gets 421",
+             lines(ENVELOPE[0], *errors), expect_no_enhanced_codes,
+             expect_replies(*error_session_replies(False)), options=("-s", "1000")),
+        smtp("esmtp: HELO turns the codes off, EHLO on again",
+             lines(EHLO, "NOOP", ENVELOPE[0], "NOOP", EHLO, "NOOP", "QUIT"),
+             expect_replies(S_GREETING, *ehlo_lines(), E_OK, S_HELO, S_OK, *ehlo_lines(), E_OK, E_BYE)),
+        smtp("esmtp: a failed EHLO or HELO keeps the mode",
+             lines(EHLO, "HELO", "NOOP", ENVELOPE[0], "EHLO", "NOOP", "QUIT"),
+             expect_replies(S_GREETING, *ehlo_lines(), E_SYNTAX, E_OK, S_HELO, S_SYNTAX, S_OK, S_BYE)),
+        smtp("esmtp: idle after EHLO with -t 1: 421 4.4.2", lines(EHLO),
+             expect_replies(S_GREETING, *ehlo_lines(), esc(S_CLOSING, "4.4.2")),
+             options=("-t", "1"), hold_open=True),
+        smtp("esmtp: userinfo.txt missing after EHLO: 451 4.3.0", lines(*E_ENVELOPE, "QUIT"),
+             expect_replies(S_GREETING, *ehlo_lines(), E_SENDER, esc(S_LOCAL_ERROR, "4.3.0"), E_BYE),
+             setup=userinfo_missing),
+        smtp("esmtp: the 101st recipient after EHLO: 452 4.5.3",
+             lines(EHLO, E_ENVELOPE[1], *[f"RCPT TO:<user{n:03d}@x>" for n in range(101)], "QUIT"),
+             expect_last(esc(S_TOO_MANY, "4.5.3"), E_BYE), expect_enhanced_codes, setup=many_users(101)),
+        smtp("esmtp: a message over -s and one with a NUL after EHLO: 552 5.3.4, 554 5.6.0",
+             lines(*E_ENVELOPE, "DATA", "z" * 2000, ".", *E_ENVELOPE[1:], "DATA", b"a\0b", ".", "QUIT"),
+             expect_in_order(esc(S_TOO_BIG, "5.3.4"), esc(S_NUL_DATA, "5.6.0"), E_BYE),
+             expect_enhanced_codes, options=("-s", "1000")),
+    ]
+
+
+UTF8_BODY = ["From: J\xc3\xb6rg <j\xc3\xb6rg@b\xc3\xbccher.example>", "To: bob@test.example",
+             "Subject: Gr\xc3\xbc\xc3\x9fe \xe2\x9c\x89 \xf0\x9f\x93\xab", "",
+             "\xe7\x94\xa8\xe6\x88\xb7 \xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82"]
+
+# Bytes that are not UTF-8 (RFC 3629), each in a local part.
+BAD_UTF8 = [("a stray continuation byte", "\x80"), ("a cut sequence", "\xe2\x82"),
+            ("an overlong NUL", "\xc0\x80"), ("an overlong slash", "\xe0\x80\xaf"),
+            ("a surrogate", "\xed\xa0\x80"), ("above U+10FFFF", "\xf4\x90\x80\x80"),
+            ("0xFF", "\xff"), ("a C1 control", "\xc2\x85")]
+
+
+def smtputf8_cases() -> list[Case]:
+    cases = [
+        smtp("smtputf8: UTF-8 sender, recipient domain, headers and body are stored as sent",
+             lines(EHLO, "MAIL FROM:<j\xc3\xb6rg@b\xc3\xbccher.example> SMTPUTF8",
+                   "RCPT TO:<bob@\xe4\xbe\x8b\xe5\xad\x90.example>", "DATA", *UTF8_BODY, ".", "QUIT"),
+             expect_enhanced_codes,
+             expect_in_order("250 2.1.0 <j\xc3\xb6rg@b\xc3\xbccher.example>... Sender ok", E_BOB, E_ACCEPTED),
+             expect_body("bob", *UTF8_BODY[3:], sender=UTF8_BODY[0][6:], subject=UTF8_BODY[2][9:]),
+             deliveries={"bob": 1}),
+        smtp("smtputf8: the parameter in any case, with SIZE= and BODY=",
+             lines(EHLO, "MAIL FROM:<\xc3\xa4@b> smtputf8 SIZE=100 BODY=8BITMIME", "RSET",
+                   "MAIL FROM:<\xc3\xa4@b> BODY=8BITMIME SmtpUtf8", "QUIT"),
+             expect_replies(S_GREETING, *ehlo_lines(), "250 2.1.0 <\xc3\xa4@b>... Sender ok", E_OK,
+                            "250 2.1.0 <\xc3\xa4@b>... Sender ok", E_BYE)),
+        smtp("smtputf8: a UTF-8 local part is no login: 550 5.1.1, then bob gets the mail",
+             lines(EHLO, "MAIL FROM:<a@b> SMTPUTF8", "RCPT TO:<b\xc3\xb6b@test.example>",
+                   "RCPT TO:<\xe7\x94\xa8\xe6\x88\xb7@test.example>", E_ENVELOPE[2], "DATA", "x", ".", "QUIT"),
+             expect_in_order(esc(S_NO_USER, "5.1.1"), esc(S_NO_USER, "5.1.1"), E_BOB, E_ACCEPTED),
+             deliveries={"bob": 1}),
+        smtp("smtputf8: without the parameter a UTF-8 sender or recipient is 553 5.6.7",
+             lines(EHLO, "MAIL FROM:<j\xc3\xb6rg@example.org>", "MAIL FROM:<a@b\xc3\xbc.example>",
+                   "MAIL FROM:<a@b>", "RCPT TO:<bob@b\xc3\xbc.example>", "QUIT"),
+             expect_replies(S_GREETING, *ehlo_lines(), esc(S_NOT_ASCII, "5.6.7"), esc(S_NOT_ASCII, "5.6.7"),
+                            "250 2.1.0 <a@b>... Sender ok", esc(S_NOT_ASCII, "5.6.7"), E_BYE)),
+        smtp("smtputf8: the parameter lasts one transaction",
+             lines(EHLO, "MAIL FROM:<a@b> SMTPUTF8", "RCPT TO:<bob@b\xc3\xbc.example>", "DATA", "x", ".",
+                   "MAIL FROM:<a@b>", "RCPT TO:<bob@b\xc3\xbc.example>", "RSET",
+                   "MAIL FROM:<a@b> SMTPUTF8", "RSET", "MAIL FROM:<a@b>", "RCPT TO:<bob@b\xc3\xbc.example>",
+                   "QUIT"),
+             expect_in_order(E_BOB, E_ACCEPTED, "250 2.1.0 <a@b>... Sender ok", esc(S_NOT_ASCII, "5.6.7"),
+                             E_OK, "250 2.1.0 <a@b>... Sender ok", E_OK, "250 2.1.0 <a@b>... Sender ok",
+                             esc(S_NOT_ASCII, "5.6.7"), E_BYE),
+             expect_body("bob", "x", sender="a@b", to="bob@b\xc3\xbc.example"), deliveries={"bob": 1}),
+        smtp("smtputf8: SMTPUTF8 with a value is 501 5.5.4",
+             lines(EHLO, "MAIL FROM:<a@b> SMTPUTF8=yes", "MAIL FROM:<a@b> SMTPUTF8=", "QUIT"),
+             expect_replies(S_GREETING, *ehlo_lines(), E_SYNTAX, E_SYNTAX, E_BYE)),
+    ]
+    for what, bad in BAD_UTF8:
+        cases.append(smtp(
+            f"smtputf8: {what} in an address is 553 5.6.7, sender and recipient",
+            lines(EHLO, f"MAIL FROM:<a{bad}b@example.org> SMTPUTF8", "MAIL FROM:<a@b> SMTPUTF8",
+                  f"RCPT TO:<bob@x{bad}y.example>", f"RCPT TO:<x{bad}@test.example>", E_ENVELOPE[2],
+                  "DATA", "x", ".", "QUIT"),
+            expect_replies(S_GREETING, *ehlo_lines(), esc(S_NOT_UTF8, "5.6.7"), "250 2.1.0 <a@b>... Sender ok",
+                           esc(S_NOT_UTF8, "5.6.7"), esc(S_NOT_UTF8, "5.6.7"), E_BOB, S_DATA, E_ACCEPTED, E_BYE),
+            deliveries={"bob": 1}))
+    return cases
+
+
+def bare_cr_cases() -> list[Case]:
+    refused = (*ENVELOPE_REPLIES, S_DATA, S_BARE_CR)
+    return [
+        smtp("bare CR: in a header line: 554, the next message goes through",
+             lines(*ENVELOPE, "DATA", b"Subject: a\rRCPT TO:<evil@x>", "", "x", ".") + transaction_to_bob("clean"),
+             expect_replies(*refused, S_SENDER, S_BOB, S_DATA, S_ACCEPTED, S_BYE),
+             expect_body("bob", "clean"), deliveries={"bob": 1}),
+        smtp("bare CR: a smuggling attempt with CR . CR is one refused message",
+             lines(*ENVELOPE, "DATA", b"x\r.\rMAIL FROM:<evil@x>\rRCPT TO:<alice@x>\rDATA\revil", ".", "QUIT"),
+             expect_replies(*refused, S_BYE)),
+        smtp("bare CR: a lone CR line and a CR before CR LF, LF session",
+             lines(*ENVELOPE, "DATA", b"x\ry", b"a\r\r", "z", ".", "QUIT", end=LF),
+             expect_replies(*refused, S_BYE)),
+        smtp("bare CR: one CR in the middle of a 1 MiB line", to_bob(b"x" * 600_000 + b"\r" + b"y" * 600_000),
+             expect_replies(*refused, S_BYE)),
+        smtp("bare CR: a NUL wins over a CR, a CR over the size limit",
+             lines(*ENVELOPE, "DATA", b"a\r\0", ".", *ENVELOPE[1:], "DATA", b"a\r" + b"z" * 70_000, ".", "QUIT"),
+             expect_replies(*refused[:-1], S_NUL_DATA, S_SENDER, S_BOB, S_DATA, S_BARE_CR, S_BYE),
+             options=("-s", "65536")),
+        smtp("bare CR: after EHLO 554 5.6.0",
+             lines(*E_ENVELOPE, "DATA", b"a\rb", ".", "QUIT"),
+             expect_replies(*E_ENVELOPE_REPLIES, S_DATA, "554 5.6.0 Message contains bare CR", E_BYE)),
+        smtp("bare CR: CR CR LF as the line before the end",
+             lines(*ENVELOPE, "DATA", b"last\r", ".", "QUIT"), expect_replies(*refused, S_BYE)),
+    ]
+
+
+def junk_cases() -> list[Case]:
+    junk = ["NOOP", "RSET", "VRFY bob", "HELP", "HELO client.example", "EHLO client.example"]
+    mixed = [junk[n % len(junk)] for n in range(100)]
+    message = [*ENVELOPE[1:], "DATA", "x", "."]
+
+    def pop3_message(login: str) -> bytes:
+        return mailbox_record("a@b", f"{login}@test.example", "m", ["x"])
+    return [
+        smtp("junk: 100 mixed junk commands, a message, 100 more: never cut off",
+             lines(ENVELOPE[0], *mixed, *message, *mixed, "QUIT"),
+             expect_count(E_ACCEPTED, 1), expect_last(E_BYE), deliveries={"bob": 1}),
+        smtp("junk: 101 mixed junk commands: the 101st gets 421",
+             lines(ENVELOPE[0], *mixed, "HELP", "QUIT"), expect_last(E_CLOSING),
+             expect_count("214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP VRFY HELP QUIT", 16)),
+        smtp("junk: 101 repeated HELOs: the 101st gets 421",
+             lines(*[ENVELOPE[0]] * 102, "QUIT"), expect_replies(S_GREETING, *[S_HELO] * 101, S_CLOSING)),
+        smtp("junk: after EHLO, the 101st NOOP gets 421 4.7.0",
+             lines(EHLO, *["NOOP"] * 101, "QUIT"),
+             expect_replies(S_GREETING, *ehlo_lines(), *[E_OK] * 100, E_CLOSING)),
+        smtp("junk: 150 messages, each after RSET and NOOP, in one session",
+             lines(ENVELOPE[0], *[line for _ in range(150) for line in ("RSET", "NOOP", *message)], "QUIT"),
+             expect_count(S_ACCEPTED, 150), expect_last(S_BYE), deliveries={"bob": 150}),
+        smtp("junk: a refused message is no progress",
+             lines(ENVELOPE[0], *["NOOP"] * 100, *ENVELOPE[1:], "DATA", b"a\rb", ".", "NOOP", "QUIT"),
+             expect_last(S_BARE_CR, S_CLOSING)),
+        smtp("junk: errors are not junk, junk is not errors",
+             lines(ENVELOPE[0], *["NOOP", "BOGUS"] * 19, *["NOOP"] * 82, "QUIT"),
+             expect_count(S_UNKNOWN, 19), expect_count(S_OK, 100), expect_last(S_CLOSING)),
+        pop3("junk: 99 CAPA and USER, then PASS, 100 NOOPs and a QUIT with UPDATE",
+             lines(*["CAPA"] * 99, *LOGIN, *["NOOP"] * 100, "DELE 1", "QUIT"),
+             expect_last("+OK message 1 deleted", P_BYE),
+             final_mailboxes={"labxyz": LABXYZ_MESSAGES[1] + LABXYZ_MESSAGES[2]}),
+        pop3("junk: a failed login is no progress: the 101st command ends it",
+             lines(*["CAPA"] * 99, "USER labxyz", "PASS wrong", "PASS labpass"),
+             expect_last(P_SEND_PASS, P_BAD_LOGIN, P_JUNK)),
+        pop3("junk: USER, STLS-less STLS and AUTH without TLS count before login",
+             lines(*["USER labxyz", "STLS", "AUTH", "NOOP"] * 30),
+             expect_count(P_SEND_PASS, 25), expect_count(P_JUNK, 1), expect_last(P_JUNK)),
+        pop3("junk: RETR, TOP, DELE, LIST n and UIDL n start the count again",
+             lines(*LOGIN, *[line for command in ("RETR 1", "TOP 2 0", "LIST 3", "UIDL 1", "DELE 2")
+                             for line in (*["STAT"] * 100, command)], *["NOOP"] * 100, "QUIT"),
+             expect_last("+OK message 2 deleted", *["+OK"] * 100, P_BYE),
+             final_mailboxes={"labxyz": LABXYZ_MESSAGES[0] + LABXYZ_MESSAGES[2]}),
+        pop3("junk: a failed RETR counts: the 101st gets its -ERR, then the end",
+             lines(*LOGIN, *["RETR 9"] * 101, "QUIT"),
+             expect_count("-ERR no such message, only 3 in maildrop", 101), expect_last(P_JUNK)),
+        pop3("junk: the engine's refusals after login count",
+             lines(*LOGIN, *["USER x", "BOGUS", b"NO\0OP", "X" * 300] * 26),
+             expect_count(P_WRONG_STATE, 25), expect_last(P_JUNK)),
+        pop3("junk: a login after 100 junk commands still works",
+             lines(*["NOOP"] * 99, *LOGIN, "RETR 1", "QUIT"),
+             expect_in_order(P_LABXYZ_LOGIN, P_BYE)),
+        pop3("junk: with -a, failed APOPs count as junk",
+             lines(*[f"APOP labxyz {'0' * 32}", "USER labxyz"] * 2, *["CAPA"] * 97, "DELE 1", "QUIT"),
+             expect_count(P_BAD_LOGIN, 2), expect_last(P_JUNK), options=("-a",)),
+    ]
 
 
 def all_cases() -> list[Case]:
@@ -1524,7 +1861,8 @@ def all_cases() -> list[Case]:
             line_ending_cases() + end_of_data_cases() + smtp_flood_cases() + pop3_flood_cases() +
             huge_message_cases() + quota_cases() + address_trick_cases() + login_trick_cases() +
             mailbox_trap_cases() + index_trap_cases() + userinfo_cases() + permission_cases() +
-            session_end_cases() + maildrop_cases() + penalty_trap_cases())
+            session_end_cases() + maildrop_cases() + penalty_trap_cases() +
+            esmtp_cases() + smtputf8_cases() + bare_cr_cases() + junk_cases())
 
 # ---------------------------------------------------------------------------
 # Running one case.

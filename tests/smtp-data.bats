@@ -65,13 +65,15 @@ assert_one_message_accepted() {
 	refute_mailbox alice
 }
 
-@test "'.' CR CR LF is not the end of the data" {
+@test "'.' CR CR LF is not the end of the data, but a bare CR: 554 at the real end" {
 	run -0 smtp_raw "${OPEN}From: a@example.org\r\nTo: bob@test.example\r\nSubject: cr\r\nline one\r\n.\r\r\nline three\r\n.\r\n${CLOSE}"
-	assert_one_message_accepted
 	# The line is "." CR: un-stuffed (RFC 5321 4.5.2) it is a lone CR.
-	printf '%s\n' "From: a@example.org" "To: bob@test.example" "Subject: cr" \
-	    "Received: <time>" "line one" $'\r' "line three" "." |
-		assert_mailbox bob
+	# The data runs on to the real end, where the message is refused.
+	assert_reply 4 '354 Enter mail, end with "." on a line by itself'
+	assert_reply 5 "554 Message contains bare CR"
+	assert_reply 6 "221 test.example Service closing transmission channel"
+	assert_equal "${#lines[@]}" 7
+	refute_mailbox bob
 }
 
 @test "a bare-LF transcript works: its DATA ends at a bare-LF '.'" {
@@ -146,6 +148,54 @@ size_message() {
 		no NUL here
 		.
 	EOF
+}
+
+# --- bare CR (RFC 5321 2.3.8) ----------------------------------------------
+
+@test "a message with a bare CR is 554, nothing is stored, the session goes on" {
+	run -0 smtp_raw "${OPEN}Subject: cr\r\nbad\rline\r\n.\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@test.example>\r\nDATA\r\nSubject: clean\r\nno CR here\r\n.\r\n${CLOSE}"
+	assert_reply 5 "554 Message contains bare CR"
+	assert_reply 6 "250 <a@example.org>... Sender ok"
+	assert_reply 9 "250 OK Message accepted for delivery"
+	assert_reply 10 "221 test.example Service closing transmission channel"
+	assert_mailbox bob <<-'EOF'
+		From: a@example.org
+		To: bob@test.example
+		Subject: clean
+		Received: <time>
+		no CR here
+		.
+	EOF
+}
+
+@test "a bare CR anywhere in the data is refused: in a header, at a line's end, alone, as CR CR LF" {
+	local data
+	for data in 'Subject: a\rb\r\n' 'body\r\r\n' '\r\r\n' 'x\r\r\r\n' \
+	    '\rfirst\r\n' 'line\r\n\r.\r\n'; do
+		run -0 smtp_raw "${OPEN}${data}last\r\n.\r\n${CLOSE}"
+		assert_reply 5 "554 Message contains bare CR"
+		assert_reply 6 "221 test.example Service closing transmission channel"
+	done
+	refute_mailbox bob
+}
+
+@test "a bare CR after EHLO is 554 5.6.0, and in an LF-only transcript too" {
+	run -0 smtp_raw 'EHLO client.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@test.example>\r\nDATA\r\nbad\rline\r\n.\r\nQUIT\r\n'
+	assert_reply 11 "554 5.6.0 Message contains bare CR"
+	run -0 smtp_raw 'HELO client.example\nMAIL FROM:<a@example.org>\nRCPT TO:<bob@test.example>\nDATA\nbad\rline\n.\nQUIT\n'
+	assert_reply 5 "554 Message contains bare CR"
+	refute_mailbox bob
+}
+
+@test "a bare CR LF pair split over the reader's 8 KiB pieces is content, not a bare CR" {
+	# 8189 x's, then CR LF: the CR lands at the end of a piece and is held
+	# back with its LF, so the line is stored whole and no CR is bare.
+	local long
+	long=$(printf '%*s' 8189 '' | tr ' ' x)
+	run -0 smtp_raw "${OPEN}Subject: edge\r\n${long}\r\n.\r\n${CLOSE}"
+	assert_one_message_accepted
+	run -0 grep -c -x "$long" "$(mailbox bob)"
+	assert_output 1
 }
 
 # --- the SPEC §3 record -----------------------------------------------------

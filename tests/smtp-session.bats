@@ -28,7 +28,7 @@ write_many_users() {
 	run_transcript smtp-session/helo
 }
 
-@test "EHLO lists PIPELINING, 8BITMIME, SIZE and HELP; EHLO without a name is 501" {
+@test "EHLO lists PIPELINING, 8BITMIME, SIZE, ENHANCEDSTATUSCODES, SMTPUTF8 and HELP; EHLO without a name is 501" {
 	run_transcript smtp-session/ehlo
 }
 
@@ -36,7 +36,7 @@ write_many_users() {
 	run -0 smtp_session -s 1000 -- "EHLO client.example" "QUIT"
 	assert_reply 1 "250-test.example Hello client.example"
 	assert_reply 4 "250-SIZE 1000"
-	assert_reply 5 "250 HELP"
+	assert_reply 7 "250 HELP"
 }
 
 @test "HELO and EHLO end an open transaction" {
@@ -61,10 +61,10 @@ write_many_users() {
 	run -0 smtp_session -s 1000 -- "EHLO client.example" \
 	    "MAIL FROM:<a@example.org> SIZE=1000" "RSET" \
 	    "MAIL FROM:<a@example.org> SIZE=1001" "QUIT"
-	assert_reply 6 "250 <a@example.org>... Sender ok"
-	assert_reply 7 "250 OK"
-	assert_reply 8 "552 Message size exceeds fixed maximum message size"
-	assert_reply 9 "221 test.example Service closing transmission channel"
+	assert_reply 8 "250 2.1.0 <a@example.org>... Sender ok"
+	assert_reply 9 "250 2.0.0 OK"
+	assert_reply 10 "552 5.3.4 Message size exceeds fixed maximum message size"
+	assert_reply 11 "221 2.0.0 test.example Service closing transmission channel"
 }
 
 @test "MAIL BODY=8BITMIME and BODY=7BIT are accepted and dropped from the reply" {

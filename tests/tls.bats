@@ -156,10 +156,11 @@ plain_b64() {
 }
 
 # ehlo_lines NAME [STARTTLS]: smtpd's EHLO reply to NAME, with the
-# STARTTLS line when the second argument is given.
+# STARTTLS line when the second argument is given. After it, every reply
+# carries its enhanced code (RFC 2034).
 ehlo_lines() {
 	printf '%s\n' "250-test.example Hello $1" 250-PIPELINING 250-8BITMIME \
-	    "250-SIZE 10485760"
+	    "250-SIZE 10485760" 250-ENHANCEDSTATUSCODES 250-SMTPUTF8
 	if (($# > 1)); then
 		printf '250-STARTTLS\n'
 	fi
@@ -220,15 +221,15 @@ without_alerts() {
 	    "MAIL FROM:<a@b>" "EHLO again.example" STARTTLS NOOP QUIT @eof
 	assert_output "220 test.example Service ready
 $(ehlo_lines client.example STARTTLS)
-250 <a@b>... Sender ok
-250 otherlab... Recipient ok
-220 Ready to start TLS
+250 2.1.0 <a@b>... Sender ok
+250 2.1.5 otherlab... Recipient ok
+220 2.0.0 Ready to start TLS
 503 Bad sequence of commands
 503 Bad sequence of commands
 $(ehlo_lines again.example)
-503 TLS already active
-250 OK
-221 test.example Service closing transmission channel
+503 5.5.1 TLS already active
+250 2.0.0 OK
+221 2.0.0 test.example Service closing transmission channel
 <eof>"
 	refute_mailbox otherlab
 	assert_clean_exit "$SMTPD_LOG"
@@ -240,9 +241,9 @@ $(ehlo_lines again.example)
 	run -0 smtp_chat "EHLO client.example" "STARTTLS now" NOOP QUIT @eof
 	assert_output "220 test.example Service ready
 $(ehlo_lines client.example STARTTLS)
-501 Syntax error in parameters or arguments
-250 OK
-221 test.example Service closing transmission channel
+501 5.5.4 Syntax error in parameters or arguments
+250 2.0.0 OK
+221 2.0.0 test.example Service closing transmission channel
 <eof>"
 	assert_log "$SMTPD_LOG" 'info tls: ' 0
 
@@ -250,8 +251,8 @@ $(ehlo_lines client.example STARTTLS)
 	assert_wire_ok
 	assert_output "220 test.example Service ready
 $(ehlo_lines client.example)
-500 Syntax error, command unrecognized
-221 test.example Service closing transmission channel"
+500 5.5.2 Syntax error, command unrecognized
+221 2.0.0 test.example Service closing transmission channel"
 }
 
 @test "smtpd: openssl s_client -starttls smtp delivers a message" {
@@ -268,11 +269,11 @@ $(ehlo_lines client.example)
 	QUIT
 	EOF
 	assert_output "$(ehlo_lines client.example)
-250 <labxyz@client.example>... Sender ok
-250 otherlab... Recipient ok
+250 2.1.0 <labxyz@client.example>... Sender ok
+250 2.1.5 otherlab... Recipient ok
 354 Enter mail, end with \".\" on a line by itself
-250 OK Message accepted for delivery
-221 test.example Service closing transmission channel"
+250 2.0.0 OK Message accepted for delivery
+221 2.0.0 test.example Service closing transmission channel"
 	assert_mailbox otherlab <<-'EOF'
 	From: labxyz@client.example
 	To: otherlab@test.example
@@ -292,10 +293,10 @@ $(ehlo_lines client.example)
 	tls_smtpd
 	run -0 tlsclient smtplib "$SMTPD_PORT" "$CERT" labxyz@client.example \
 	    otherlab@test.example "$BATS_TEST_TMPDIR/msg.txt"
-	assert_line --index 0 "before 8bitmime help pipelining size starttls"
-	assert_line --index 1 "starttls 220 Ready to start TLS"
+	assert_line --index 0 "before 8bitmime enhancedstatuscodes help pipelining size smtputf8 starttls"
+	assert_line --index 1 "starttls 220 2.0.0 Ready to start TLS"
 	assert_line --index 2 --regexp '^tls TLSv1\.[23]$'
-	assert_line --index 3 "after 8bitmime help pipelining size"
+	assert_line --index 3 "after 8bitmime enhancedstatuscodes help pipelining size smtputf8"
 	assert_line --index 4 "sent"
 	assert_mailbox otherlab <<-'EOF'
 	From: labxyz@client.example
@@ -321,7 +322,7 @@ $(ehlo_lines client.example)
 	    --mail-from a@b --mail-rcpt otherlab@x \
 	    --upload-file "$BATS_TEST_TMPDIR/upload.txt"
 	assert_line --regexp $'^> STARTTLS\r?$'
-	assert_line --regexp $'^< 220 Ready to start TLS\r?$'
+	assert_line --regexp $'^< 220 2.0.0 Ready to start TLS\r?$'
 	assert_mailbox otherlab <<-'EOF'
 	From: curl user <a@b>
 	To: otherlab@x
@@ -350,10 +351,10 @@ $(ehlo_lines client.example)
 	    --header 'Subject: swaks over TLS' --body 'Sent by swaks.' \
 	    --timeout 15 --tls --tls-verify --tls-ca-path "$CERT"
 	assert_line ' -> STARTTLS'
-	assert_line '<-  220 Ready to start TLS'
+	assert_line '<-  220 2.0.0 Ready to start TLS'
 	assert_line --regexp '^=== TLS started with cipher TLSv1\.[23]:'
-	assert_line '<~  250 OK Message accepted for delivery'
-	assert_line '<~  221 test.example Service closing transmission channel'
+	assert_line '<~  250 2.0.0 OK Message accepted for delivery'
+	assert_line '<~  221 2.0.0 test.example Service closing transmission channel'
 	assert_swaks_mail otherlab 'swaks over TLS'
 	assert_clean_exit "$SMTPD_LOG"
 	assert_tls_started "$SMTPD_LOG"
@@ -366,9 +367,9 @@ $(ehlo_lines client.example)
 	    @read @tls "EHLO after.example" QUIT @eof
 	assert_output "220 test.example Service ready
 $(ehlo_lines client.example STARTTLS)
-220 Ready to start TLS
+220 2.0.0 Ready to start TLS
 $(ehlo_lines after.example)
-221 test.example Service closing transmission channel
+221 2.0.0 test.example Service closing transmission channel
 <eof>"
 	# A command pipelined before STARTTLS is answered in clear text before
 	# the go-ahead (tlsclient.py would show any more clear text).
@@ -376,18 +377,19 @@ $(ehlo_lines after.example)
 	    @read @read @tls NOOP QUIT @eof
 	assert_output "220 test.example Service ready
 $(ehlo_lines client.example STARTTLS)
-250 OK
-220 Ready to start TLS
+250 2.0.0 OK
+220 2.0.0 Ready to start TLS
 250 OK
 221 test.example Service closing transmission channel
 <eof>"
-	# EHLO and MAIL smuggled: the TLS session has seen no EHLO.
+	# EHLO and MAIL smuggled: the TLS session has seen no EHLO (and so
+	# its replies carry no enhanced codes).
 	run -0 smtp_chat "EHLO client.example" \
 	    '@send=STARTTLS\r\nEHLO evil.example\r\nMAIL FROM:<evil@x>\r\n' \
 	    @read @tls "MAIL FROM:<a@b>" QUIT @eof
 	assert_output "220 test.example Service ready
 $(ehlo_lines client.example STARTTLS)
-220 Ready to start TLS
+220 2.0.0 Ready to start TLS
 503 Bad sequence of commands
 221 test.example Service closing transmission channel
 <eof>"
@@ -406,14 +408,14 @@ $(ehlo_lines client.example STARTTLS)
 	assert_output "220 test.example Service ready
 220 Ready to start TLS
 $(ehlo_lines client.example)
-$SMTP_421
+${SMTP_421/421/421 4.4.2}
 <eof>"
 	# Half a record in DATA, then silence: 421, nothing stored.
 	run -0 smtp_chat --timeout 10 STARTTLS @tls "EHLO client.example" \
 	    "MAIL FROM:<a@b>" "RCPT TO:<otherlab@x>" DATA \
 	    '@send=Subject: cut\r\n\r\nfirst line\r\n' \
 	    '@record-half=second line\r\n.\r\n' @eof
-	assert_line --index -2 "$SMTP_421"
+	assert_line --index -2 "${SMTP_421/421/421 4.4.2}"
 	assert_line --index -1 "<eof>"
 	# Half a record, then a hang-up.
 	run -0 smtp_chat --timeout 10 STARTTLS @tls "EHLO client.example" \
@@ -932,7 +934,7 @@ all_tls_listeners() {
 	    '@send=GARBAGE GARBAGE\r\n\x00\x01\x02\xff\r\nQUIT\r\n' @eof
 	assert_equal "$(without_alerts <<<"$output")" "220 test.example Service ready
 $(ehlo_lines client.example STARTTLS)
-220 Ready to start TLS
+220 2.0.0 Ready to start TLS
 <eof>"
 	run -0 pop3_chat --timeout 10 STLS \
 	    '@send=\x16\x03\x01\x00\x05hello, not TLS\r\nQUIT\r\n' @eof

@@ -224,7 +224,7 @@ assert_smtp_replies() {
 	run "$PYTHON" "$TOOLS/roundtrip.py" 127.0.0.1 "$SMTP_PORT" "$POP3_PORT" \
 	    alice alicepw "tok-xinetd-$$"
 	assert_success
-	assert_line 'smtp wire ok (11 lines)'
+	assert_line 'smtp wire ok (13 lines)'
 	assert_line --regexp '^pop3 wire ok '
 	assert_line 'round trip ok'
 	# Delivered into the test's mail root by the built handler, and
@@ -263,7 +263,7 @@ assert_smtp_replies() {
 	assert_smtp_replies
 	assert_line --regexp '^550 '
 	assert_line --regexp '^500 '
-	assert_line --regexp '^250 OK'
+	assert_line --regexp '^250 2.0.0 OK'
 	assert_line --regexp '^221 '
 	mailbox_text bob | grep -q '^body$' || fail "bob got no mail"
 

@@ -94,6 +94,72 @@ str_has_ctl(const char *s)
 	return false;
 }
 
+/* RFC 3629 4: the lead byte says how many continuation bytes follow, and
+ * the bounds of the second byte are what rule out overlong forms,
+ * surrogates and code points above U+10FFFF. */
+int
+str_utf8_decode(const char *p, size_t len, uint32_t *cp_out)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	unsigned char lo = 0x80, hi = 0xbf;
+	uint32_t cp;
+	size_t n, i;
+
+	if (len == 0)
+		return -1;
+	if (u[0] < 0x80) {
+		*cp_out = u[0];
+		return 1;
+	}
+	if (u[0] < 0xc2 || u[0] > 0xf4)
+		return -1;	/* continuation, overlong lead, or > U+10FFFF */
+	if (u[0] < 0xe0) {
+		n = 2;
+		cp = u[0] & 0x1f;
+	} else if (u[0] < 0xf0) {
+		n = 3;
+		cp = u[0] & 0x0f;
+		if (u[0] == 0xe0)
+			lo = 0xa0;	/* overlong */
+		else if (u[0] == 0xed)
+			hi = 0x9f;	/* surrogates */
+	} else {
+		n = 4;
+		cp = u[0] & 0x07;
+		if (u[0] == 0xf0)
+			lo = 0x90;	/* overlong */
+		else if (u[0] == 0xf4)
+			hi = 0x8f;	/* above U+10FFFF */
+	}
+	if (len < n)
+		return -1;
+	for (i = 1; i < n; i++) {
+		if (u[i] < lo || u[i] > hi)
+			return -1;
+		cp = cp << 6 | (u[i] & 0x3f);
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	*cp_out = cp;
+	return (int)n;
+}
+
+bool
+str_utf8_valid(const char *p, size_t len)
+{
+	uint32_t cp;
+	int n;
+
+	while (len > 0) {
+		n = str_utf8_decode(p, len, &cp);
+		if (n < 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
 static int
 base64_value(char c)
 {

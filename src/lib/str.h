@@ -37,6 +37,16 @@ bool	str_const_eq(const char *a, size_t alen, const char *b, size_t blen);
 /* Whether s holds an ASCII control character (below 0x20, or DEL). */
 bool	str_has_ctl(const char *s);
 
+/* Decode the UTF-8 character at p (len > 0 bytes) into *cp_out. Returns
+ * its length in bytes (1-4), or -1 when p does not start with a
+ * well-formed one by RFC 3629: a stray continuation byte, a sequence cut
+ * short, an overlong form (0xC0 0x80 for NUL), a surrogate (U+D800 to
+ * U+DFFF) or a code point above U+10FFFF. A NUL byte is U+0000. */
+int	str_utf8_decode(const char *p, size_t len, uint32_t *cp_out);
+
+/* Whether the len bytes at p are all well-formed UTF-8 (plain ASCII is). */
+bool	str_utf8_valid(const char *p, size_t len);
+
 /* Decode the base64 text src (RFC 4648, padding required, no blanks) into
  * dst, at most size bytes. Returns the decoded length, or -1 when src is
  * not base64 or does not fit. */

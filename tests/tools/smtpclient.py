@@ -9,6 +9,11 @@ uses it) and raw sockets (for pipelining and fd-sharing checks).
       and each refused recipient as "REFUSED addr code text". Exit 0 when
       the message was accepted for at least one recipient, 2 when every
       recipient was refused, 1 on any other SMTP error (printed).
+  smtpclient.py send-smtputf8 PORT FROM FILE RCPT...
+      As send, with MAIL FROM's SMTPUTF8 parameter (RFC 6531): FROM, the
+      RCPTs and FILE's text may be UTF-8, sent as such. Prints the EHLO
+      keywords, each refused recipient, and "MAIL CODE TEXT" for the
+      reply to MAIL FROM, so a test sees the enhanced code in it.
   smtpclient.py send-many PORT RCPT ID COUNT PER_CONN
       COUNT messages, each with the unique token "tok-ID-n" in Subject and
       body, PER_CONN of them over each connection (1: a fresh connection
@@ -56,6 +61,36 @@ def cmd_send(port, sender, path, rcpts):
     for addr, (code, msg) in sorted(refused.items()):
         print("REFUSED %s %d %s" % (addr, code, msg.decode()))
     return 0
+
+
+def cmd_send_smtputf8(port, sender, path, rcpts):
+    with open(path, "rb") as f:
+        data = crlf(f.read())     # smtplib sends bytes as they are
+    try:
+        with smtplib.SMTP("127.0.0.1", int(port), local_hostname=HELO_NAME,
+                          timeout=TIMEOUT) as smtp:
+            smtp.ehlo()
+            print("EHLO " + " ".join(sorted(smtp.esmtp_features)))
+            # What sendmail() does, step by step, to show MAIL's reply.
+            code, msg = smtp.mail(sender, ["SMTPUTF8"])
+            print("MAIL %d %s" % (code, msg.decode("utf-8", "replace")))
+            if code != 250:
+                return 1
+            accepted = 0
+            for rcpt in rcpts:
+                code, msg = smtp.rcpt(rcpt)
+                if code in (250, 251):
+                    accepted += 1
+                else:
+                    print("REFUSED %s %d %s" % (rcpt, code, msg.decode("utf-8", "replace")))
+            if not accepted:
+                return 2
+            code, msg = smtp.data(data)
+            print("DATA %d %s" % (code, msg.decode("utf-8", "replace")))
+            return 0 if code == 250 else 1
+    except (smtplib.SMTPException, OSError) as e:
+        print("ERROR %r" % (e,))
+        return 1
 
 
 def one_message(ident, n):
@@ -183,6 +218,8 @@ def cmd_socketpair(argv):
 def main(argv):
     if len(argv) >= 5 and argv[1] == "send":
         return cmd_send(argv[2], argv[3], argv[4], argv[5:])
+    if len(argv) >= 5 and argv[1] == "send-smtputf8":
+        return cmd_send_smtputf8(argv[2], argv[3], argv[4], argv[5:])
     if len(argv) == 7 and argv[1] == "send-many":
         return cmd_send_many(*argv[2:])
     if len(argv) == 3 and argv[1] == "raw":

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for str: bounded copies, ASCII case, parse_uint, str_const_eq,
- * base64_decode. */
+ * base64_decode, the UTF-8 decoder. */
 #include "config.h"
 
 #include <stdint.h>
@@ -229,6 +229,79 @@ test_base64(void)
 	    "base64: one byte too many is refused, not cut");
 }
 
+/* str_utf8_valid on exactly the n bytes of s (no NUL after them). */
+static bool
+utf8_ok(const char *s, size_t n)
+{
+	char *p = exact(s, n);
+	bool valid = str_utf8_valid(p, n);
+
+	free(p);
+	return valid;
+}
+
+/* str_utf8_decode of the n bytes of s gives cp in n bytes. */
+static bool
+decodes_cp(const char *s, size_t n, uint32_t cp)
+{
+	char *p = exact(s, n);
+	uint32_t got = 0xffffffff;
+	int len = str_utf8_decode(p, n, &got);
+
+	free(p);
+	return len == (int)n && got == cp;
+}
+
+/* A literal's bytes and its length without the NUL. */
+#define UTF8_OK(lit)		utf8_ok(lit, sizeof(lit) - 1)
+#define DECODES(lit, cp)	decodes_cp(lit, sizeof(lit) - 1, cp)
+
+static void
+test_utf8(void)
+{
+	uint32_t cp;
+
+	ok(UTF8_OK("") && UTF8_OK("plain@ascii"),
+	    "utf8: empty and ASCII are valid");
+	ok(DECODES("\0", 0) && DECODES("\x7f", 0x7f),
+	    "utf8: NUL and DEL decode as one byte");
+	ok(DECODES("\xc2\x80", 0x80) && DECODES("\xdf\xbf", 0x7ff),
+	    "utf8: two-byte bounds U+0080 and U+07FF");
+	ok(DECODES("\xe0\xa0\x80", 0x800) &&
+	    DECODES("\xed\x9f\xbf", 0xd7ff) &&
+	    DECODES("\xee\x80\x80", 0xe000) &&
+	    DECODES("\xef\xbf\xbf", 0xffff),
+	    "utf8: three-byte bounds around the surrogates");
+	ok(DECODES("\xf0\x90\x80\x80", 0x10000) &&
+	    DECODES("\xf4\x8f\xbf\xbf", 0x10ffff),
+	    "utf8: four-byte bounds U+10000 and U+10FFFF");
+	ok(UTF8_OK("\xe7\x94\xa8\xe6\x88\xb7" "@\xe4\xbe\x8b\xe5\xad\x90."
+	    "\xe5\xb9\xbf\xe5\x91\x8a") &&
+	    UTF8_OK("j\xc3\xb6rg@b\xc3\xbc" "cher.example"),
+	    "utf8: RFC 6530 style addresses are valid");
+	ok(!UTF8_OK("\x80") && !UTF8_OK("a\xbf" "b") &&
+	    !UTF8_OK("\xc3\xa4\xa4"),
+	    "utf8: a stray continuation byte is refused");
+	ok(!UTF8_OK("\xc0\x80") && !UTF8_OK("\xc1\xbf") &&
+	    !UTF8_OK("\xe0\x80\x80") && !UTF8_OK("\xe0\x9f\xbf") &&
+	    !UTF8_OK("\xf0\x80\x80\x80") &&
+	    !UTF8_OK("\xf0\x8f\xbf\xbf"),
+	    "utf8: overlong forms are refused (C0 80, E0 9F BF, F0 8F BF BF)");
+	ok(!UTF8_OK("\xed\xa0\x80") && !UTF8_OK("\xed\xbf\xbf") &&
+	    !UTF8_OK("\xed\xa0\xbd\xed\xb8\x80"),
+	    "utf8: surrogates, alone or paired (CESU-8), are refused");
+	ok(!UTF8_OK("\xf4\x90\x80\x80") && !UTF8_OK("\xf5\x80\x80\x80") &&
+	    !UTF8_OK("\xf8\x88\x80\x80\x80") && !UTF8_OK("\xff") &&
+	    !UTF8_OK("\xfe"),
+	    "utf8: above U+10FFFF, 5-byte forms, FE and FF are refused");
+	ok(!UTF8_OK("\xc3") && !UTF8_OK("\xe2\x82") &&
+	    !UTF8_OK("\xf0\x9f\x98") && !UTF8_OK("\xe2\x82" "a"),
+	    "utf8: a sequence cut short, at the end or by ASCII, is refused");
+	ok(str_utf8_decode("\xe2\x82\xac", 2, &cp) == -1 &&
+	    str_utf8_decode("x", 0, &cp) == -1,
+	    "utf8: decode reads no further than len");
+}
+
 int
 main(void)
 {
@@ -238,5 +311,6 @@ main(void)
 	test_const_eq();
 	test_wipe();
 	test_base64();
+	test_utf8();
 	return done_testing();
 }
