@@ -10,6 +10,7 @@ load helpers
 load net
 
 BIN=$BATS_FILE_TMPDIR/bin
+# shellcheck disable=SC2034 # put_messages reads it
 D=$TESTDATA/pop3-update
 CERT=$BATS_FILE_TMPDIR/cert.pem
 KEY=$BATS_FILE_TMPDIR/key.pem
@@ -18,15 +19,7 @@ SMTP_421="421 test.example Service not available, closing transmission channel"
 POP3_IDLE="-ERR idle for too long, closing"
 
 setup_file() {
-	if ! make_cert "$KEY" "$CERT"; then
-		cat "$BATS_FILE_TMPDIR/openssl.err" >&2
-		return 1
-	fi
-	mkdir -p "$BIN"
-	# shellcheck disable=SC2153 # both set by helpers.bash
-	make_wrapper smtpd "$SMTPD"
-	# shellcheck disable=SC2153
-	make_wrapper pop3d "$POP3D"
+	handler_wrappers --cert
 }
 
 setup() {

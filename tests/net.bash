@@ -239,6 +239,20 @@ make_cert() {
 	    -keyout "$1" -out "$2" 2>"$BATS_FILE_TMPDIR/openssl.err"
 }
 
+# handler_wrappers [--cert]: setup_file's part for the suites that run the
+# handlers under systemd-socket-activate: $BIN/smtpd and $BIN/pop3d
+# (make_wrapper), and with --cert a certificate $CERT and its key $KEY.
+handler_wrappers() {
+	if [[ ${1-} == --cert ]] && ! make_cert "$KEY" "$CERT"; then
+		cat "$BATS_FILE_TMPDIR/openssl.err" >&2
+		return 1
+	fi
+	mkdir -p "$BIN"
+	# shellcheck disable=SC2153 # both set by helpers.bash
+	make_wrapper smtpd "$SMTPD"
+	make_wrapper pop3d "$POP3D"
+}
+
 # make_wrapper NAME PROGRAM [VAR=VALUE...]: $BIN/NAME, which execs PROGRAM
 # with the log on stderr, this run's sanitizer options and each VAR:
 # systemd-socket-activate passes no environment on.

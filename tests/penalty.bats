@@ -22,9 +22,7 @@ TABLE_SIZE=131104
 setup_file() {
 	# systemd-socket-activate passes no environment on: the wrapper keeps
 	# the log on stderr and passes this run's sanitizer options.
-	mkdir -p "$BIN"
-	# shellcheck disable=SC2153 # set by helpers.bash
-	make_wrapper pop3d "$POP3D"
+	handler_wrappers
 }
 
 setup() {

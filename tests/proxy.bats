@@ -20,17 +20,9 @@ GOODBYE="+OK Thanks for using POP3 server"
 SMTP_500="500 Syntax error, command unrecognized"
 
 setup_file() {
-	if ! make_cert "$KEY" "$CERT"; then
-		cat "$BATS_FILE_TMPDIR/openssl.err" >&2
-		return 1
-	fi
 	# systemd-socket-activate passes no environment on: the wrappers keep
 	# the log on stderr and pass this run's sanitizer options.
-	mkdir -p "$BIN"
-	# shellcheck disable=SC2153 # both set by helpers.bash
-	make_wrapper smtpd "$SMTPD"
-	# shellcheck disable=SC2153
-	make_wrapper pop3d "$POP3D"
+	handler_wrappers --cert
 }
 
 setup() {

@@ -128,12 +128,18 @@ def report(cut: float | None, lines: Lines | None) -> int:
     return 0
 
 
-def cmd_trickle(a: argparse.Namespace) -> int:
+def session(a: argparse.Namespace) -> tuple[socket.socket, Lines]:
+    """Connect, read the greeting and run the --line steps in time."""
     sock = connect(a.port)
     lines = Lines(sock, a.pop3)
     lines.reply()
     for text in a.line:
         lines.command(text)
+    return sock, lines
+
+
+def cmd_trickle(a: argparse.Namespace) -> int:
+    sock, lines = session(a)
     return report(drip(sock, a.drip.encode(), a.every, a.limit, lines), lines)
 
 
@@ -185,11 +191,7 @@ def cmd_noread(a: argparse.Namespace) -> int:
 
 
 def cmd_steady(a: argparse.Namespace) -> int:
-    sock = connect(a.port)
-    lines = Lines(sock, a.pop3)
-    lines.reply()
-    for text in a.line:
-        lines.command(text)
+    sock, lines = session(a)
     t0 = time.monotonic()
     while time.monotonic() - t0 < a.limit:
         try:
