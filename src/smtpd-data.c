@@ -16,8 +16,6 @@
 #include "spool.h"
 #include "wbuf.h"
 
-#define REPLY_LOCAL	"451 4.3.0 Requested action aborted: local error in processing"
-
 enum data_outcome {
 	DATA_DONE,		/* the end-of-data line arrived */
 	DATA_ABORTED,		/* input ended, timed out or failed */
@@ -204,7 +202,7 @@ smtp_receive_data(struct smtp_session *s, bool crlf)
 	if (spool_open(s) < 0) {
 		log_event(LOG_ERR, "spool", "cannot create a spool file: %s",
 		    strerror(errno));
-		smtp_reply(s, REPLY_LOCAL);
+		smtp_reply(s, SMTP_REPLY_LOCAL);
 		smtp_reset_transaction(s);
 		return;
 	}
@@ -231,7 +229,7 @@ smtp_receive_data(struct smtp_session *s, bool crlf)
 	} else if (wbuf_flush(s->spool_w) < 0) {
 		log_event(LOG_ERR, "spool", "cannot write the spool: %s",
 		    strerror(errno));
-		smtp_reply(s, REPLY_LOCAL);
+		smtp_reply(s, SMTP_REPLY_LOCAL);
 	} else {
 		switch (deliver_all(s, st.size)) {
 		case DELIVER_OK:
@@ -244,7 +242,7 @@ smtp_receive_data(struct smtp_session *s, bool crlf)
 			    "exceed quota");
 			break;
 		case DELIVER_FAILED:
-			smtp_reply(s, REPLY_LOCAL);
+			smtp_reply(s, SMTP_REPLY_LOCAL);
 			break;
 		}
 	}

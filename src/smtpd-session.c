@@ -26,7 +26,6 @@
 #define REPLY_SEQUENCE	"503 5.5.1 Bad sequence of commands"
 #define REPLY_UNKNOWN	"500 5.5.2 Syntax error, command unrecognized"
 #define REPLY_PARAMS	"555 5.5.4 MAIL FROM/RCPT TO parameters not recognized or not implemented"
-#define REPLY_LOCAL	"451 4.3.0 Requested action aborted: local error in processing"
 #define REPLY_NO_USER	"550 5.1.1 No such user"
 /* RFC 6531 3.5: 553 and X.6.7 for a non-ASCII address that may not be
  * used: here, one without SMTPUTF8, or one that is not UTF-8 at all. */
@@ -108,11 +107,9 @@ smtp_reply(struct smtp_session *s, const char *fmt, ...)
 
 	count_reply(s, fmt);
 	va_start(ap, fmt);
-	if (skip > 0) {
-		(void)out_put(&s->ses.out, fmt, 4);
-		(void)out_vline(&s->ses.out, fmt + 4 + skip, ap);
-	} else
-		(void)out_vline(&s->ses.out, fmt, ap);
+	/* "NNN " (every reply has it), then the rest after any code. */
+	(void)out_put(&s->ses.out, fmt, 4);
+	(void)out_vline(&s->ses.out, fmt + 4 + skip, ap);
 	va_end(ap);
 }
 
@@ -471,7 +468,7 @@ rcpt_path(struct smtp_session *s, char *arg)
 	default:
 		log_event(LOG_ERR, "userinfo", "cannot read %s: %s",
 		    USERDB_FILE, strerror(errno));
-		smtp_reply(s, REPLY_LOCAL);
+		smtp_reply(s, SMTP_REPLY_LOCAL);
 		return;
 	}
 	userdb_entry_free(&user);
@@ -640,10 +637,7 @@ engine_reply(void *owner, const char *text)
 	size_t skip = reply_skip(s, text);
 
 	count_reply(s, text);
-	if (skip > 0)
-		(void)out_line(&s->ses.out, "%.4s%s", text, text + 4 + skip);
-	else
-		(void)out_line(&s->ses.out, "%s", text);
+	(void)out_line(&s->ses.out, "%.4s%s", text, text + 4 + skip);
 }
 
 static void

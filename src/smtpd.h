@@ -18,6 +18,10 @@
 #define SMTP_RCPT_MAX		100	/* RFC 5321 4.5.3.1.8 */
 #define SMTP_ERRORS_MAX		20	/* 5xx replies before we hang up */
 #define SMTP_JUNK_MAX		100	/* commands without progress, SPEC 4 */
+
+/* A local fault (a disk, a file, memory): the client may try again. */
+#define SMTP_REPLY_LOCAL	"451 4.3.0 Requested action aborted: local " \
+				"error in processing"
 #define SMTP_SIZE_DEFAULT	10485760
 #define SMTP_TIMEOUT_DEFAULT	300
 #define SMTP_LIFETIME_DEFAULT	900	/* a 10 MiB message on a slow line */
