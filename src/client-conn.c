@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* mail_client's connection to a server: connect with a timeout, send
- * command lines, read reply lines with a timeout. */
+/* mail_client's connection to a server: connect with a timeout, switch to
+ * TLS, send command lines, read reply lines with a timeout. */
 #include "config.h"
 
 #include <errno.h>
@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "io.h"
+#include "starttls.h"
 
 /* Connect fd to ai, giving up after timeout_s. Returns 0, or -1 with
  * errno set. */
@@ -50,20 +52,24 @@ connect_timed(int fd, const struct addrinfo *ai, int timeout_s)
 }
 
 int
-conn_open(struct conn *c, const char *host, const char *port, int timeout_s)
+conn_open(struct conn *c, const struct client_opts *opts, const char *port)
 {
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
 		.ai_socktype = SOCK_STREAM,
 	};
+	struct sockaddr_storage peer;
+	socklen_t peer_len = sizeof(peer);
 	struct addrinfo *res, *ai;
 	int rc, err = 0;
 
+	memset(c, 0, sizeof(*c));
 	c->fd = -1;
-	rc = getaddrinfo(host, port, &hints, &res);
+	c->opts = opts;
+	rc = getaddrinfo(opts->host, port, &hints, &res);
 	if (rc != 0) {
 		(void)fprintf(stderr, "mail_client: cannot find %s port %s: "
-		    "%s\n", host, port, gai_strerror(rc));
+		    "%s\n", opts->host, port, gai_strerror(rc));
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -73,7 +79,7 @@ conn_open(struct conn *c, const char *host, const char *port, int timeout_s)
 			err = errno;
 			continue;
 		}
-		if (connect_timed(c->fd, ai, timeout_s) == 0)
+		if (connect_timed(c->fd, ai, opts->timeout_s) == 0)
 			break;
 		err = errno;
 		(void)close(c->fd);
@@ -82,20 +88,57 @@ conn_open(struct conn *c, const char *host, const char *port, int timeout_s)
 	freeaddrinfo(res);
 	if (c->fd < 0) {
 		(void)fprintf(stderr, "mail_client: cannot connect to %s port "
-		    "%s: %s\n", host, port, strerror(err));
+		    "%s: %s\n", opts->host, port, strerror(err));
 		return -1;
 	}
+	/* Where the connection went, not what the name says: a name can
+	 * resolve anywhere. */
+	c->local = getpeername(c->fd, (struct sockaddr *)&peer,
+	    &peer_len) == 0 && io_addr_is_local(&peer);
 	fd_transport_init(&c->ft, c->fd, c->fd);
-	line_reader_init(&c->in, &c->ft.base, timeout_s);
-	out_init(&c->out, &c->ft.base, timeout_s);
+	line_reader_init(&c->in, &c->ft.base, opts->timeout_s);
+	out_init(&c->out, &c->ft.base, opts->timeout_s);
 	c->in.before_wait = out_flush_hook;
 	c->in.before_wait_arg = &c->out;
 	return 0;
 }
 
+int
+conn_starttls(struct conn *c)
+{
+	struct tls_hook hook;
+
+	c->tls = tls_client_new(&c->opts->trust, c->opts->host);
+	if (c->tls == NULL)
+		return -1;
+	tls_client_hook(c->tls, c->fd, &hook);
+	/* The servers' own switch: it drops what came before the handshake,
+	 * so a reply injected in clear text is never read as if it came
+	 * through TLS. */
+	if (starttls(&hook, &c->in, &c->out) < 0) {
+		tls_client_free(c->tls);
+		c->tls = NULL;
+		(void)close(c->fd);	/* in no known state: no QUIT */
+		c->fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+void
+conn_warn_clear_text(const struct conn *c)
+{
+	if (c->tls == NULL && !c->local)
+		(void)fprintf(stderr, "mail_client: warning: %s offers no TLS: "
+		    "the password goes over the network in clear text\n",
+		    c->opts->host);
+}
+
 void
 conn_close(struct conn *c)
 {
+	tls_client_free(c->tls);	/* close_notify first */
+	c->tls = NULL;
 	if (c->fd >= 0)
 		(void)close(c->fd);
 	c->fd = -1;
@@ -117,22 +160,35 @@ conn_send(struct conn *c, const char *fmt, ...)
 	return 0;
 }
 
-int
-conn_line(struct conn *c, char *buf, size_t size)
+void
+conn_report(enum line_status st)
 {
-	enum line_end end;
-	size_t len;
-
-	switch (line_read_part(&c->in, buf, size - 1, &len, &end)) {
-	case LINE_OK:
-		break;
+	switch (st) {
 	case LINE_TIMEOUT:
 		(void)fprintf(stderr, "mail_client: the server did not answer "
 		    "in time\n");
-		return -1;
+		break;
+	case LINE_ERR:
+		(void)fprintf(stderr, "mail_client: the connection to the "
+		    "server failed: %s\n", strerror(errno));
+		break;
 	default:
 		(void)fprintf(stderr, "mail_client: the server closed the "
 		    "connection\n");
+		break;
+	}
+}
+
+int
+conn_line(struct conn *c, char *buf, size_t size)
+{
+	enum line_status st;
+	enum line_end end;
+	size_t len;
+
+	st = line_read_part(&c->in, buf, size - 1, &len, &end);
+	if (st != LINE_OK) {
+		conn_report(st);
 		return -1;
 	}
 	/* No reply line is this long: give up at once rather than read a

@@ -8,6 +8,7 @@
 
 #include "client.h"
 #include "str.h"
+#include "userdb.h"
 
 #define TOP_BATCH	50	/* pipelined TOPs in flight at once */
 #define FIELD_MAX	256
@@ -56,9 +57,7 @@ multiline(struct conn *c, bool show, struct summary *sum)
 	for (;;) {
 		st = line_read_part(&c->in, piece, sizeof(piece) - 1, &len, &end);
 		if (st != LINE_OK) {
-			(void)fprintf(stderr, "mail_client: the server %s\n",
-			    st == LINE_TIMEOUT ? "did not answer in time" :
-			    "closed the connection");
+			conn_report(st);
 			return -1;
 		}
 		conn_clean(piece, len);
@@ -97,13 +96,22 @@ command(struct conn *c, char *reply, size_t size, const char *cmd)
 	return is_ok(reply);
 }
 
-/* Whether the server lists PIPELINING (RFC 2449); -1 on a failed link. */
-static int
-can_pipeline(struct conn *c)
-{
-	char line[CLIENT_LINE_MAX];
-	int ok, found = 0;
+/* What a CAPA reply (RFC 2449) says that the client uses. */
+struct pop3_caps {
+	bool	pipelining;
+	bool	stls;		/* RFC 2595 */
+	bool	sasl_plain;	/* RFC 5034: SASL lists PLAIN */
+};
 
+/* Ask for the capabilities into caps (none, for a server without CAPA).
+ * Returns 0, or -1 on a failed link. */
+static int
+capa(struct conn *c, struct pop3_caps *caps)
+{
+	char line[CLIENT_LINE_MAX], *word, *rest;
+	int ok;
+
+	memset(caps, 0, sizeof(*caps));
 	ok = command(c, line, sizeof(line), "CAPA");
 	if (ok <= 0)
 		return ok;
@@ -111,9 +119,17 @@ can_pipeline(struct conn *c)
 		if (conn_line(c, line, sizeof(line)) < 0)
 			return -1;
 		if (strcmp(line, ".") == 0)
-			return found;
+			return 0;
 		if (str_ieq(line, "PIPELINING"))
-			found = 1;
+			caps->pipelining = true;
+		else if (str_ieq(line, "STLS"))
+			caps->stls = true;
+		else if (str_iprefix(line, "SASL ")) {
+			for (word = strtok_r(line + 5, " ", &rest); word != NULL;
+			    word = strtok_r(NULL, " ", &rest))
+				if (str_ieq(word, "PLAIN"))
+					caps->sasl_plain = true;
+		}
 	}
 }
 
@@ -180,35 +196,107 @@ list_mailbox(struct conn *c, size_t count, bool pipelined)
 	return 0;
 }
 
-/* Log in, asking for the credentials again after a refusal. Returns 0
- * logged in, 1 when the user gave up (end of input), -1 on a failed link. */
+/* TLS as the options say, after the greeting: STLS when the server
+ * offers it (then CAPA again: RFC 2595 4 says to forget the first), or
+ * implicit TLS already running. Fills caps. Returns 0 to go on and log
+ * in, or -1 when the link failed or TLS could not be had (the reason
+ * printed, and the password never sent). */
 static int
-log_in(struct conn *c, const char *host, const char *port, int timeout_s,
-    char *user, size_t user_size, char *pass, size_t pass_size)
+secure(struct conn *c, struct pop3_caps *caps)
 {
-	char reply[CLIENT_LINE_MAX], cmd[CLIENT_LINE_MAX];
+	const struct client_opts *o = c->opts;
+	char reply[CLIENT_LINE_MAX];
 	int ok;
 
-	for (;;) {
-		if (conn_open(c, host, port, timeout_s) < 0)
+	if (capa(c, caps) < 0)
+		return -1;
+	if (c->tls != NULL || o->tls == CLIENT_TLS_OFF)
+		return 0;
+	if (caps->stls) {
+		/* A server that turns STLS down is one without it. */
+		ok = command(c, reply, sizeof(reply), "STLS");
+		if (ok < 0)
 			return -1;
-		if (conn_line(c, reply, sizeof(reply)) < 0)
-			goto fail;
-		(void)printf("%s\n", reply);
-		if (!is_ok(reply))
-			goto fail;
+		if (ok > 0)
+			return conn_starttls(c) < 0 ? -1 : capa(c, caps);
+	}
+	if (o->tls == CLIENT_TLS_REQUIRED) {
+		(void)fprintf(stderr, "mail_client: %s offers no STLS; --tls "
+		    "requires TLS: the password was not sent\n", o->host);
+		(void)conn_send(c, "QUIT");
+		return -1;
+	}
+	return 0;
+}
+
+/* One login attempt: AUTH PLAIN in TLS where the server offers it (RFC
+ * 5034, the whole credentials in one line), else USER and PASS. Returns
+ * 1 logged in, 0 refused (the reply printed), -1 on a failed link. */
+static int
+login(struct conn *c, const struct pop3_caps *caps, const char *user,
+    const char *pass)
+{
+	char reply[CLIENT_LINE_MAX], cmd[CLIENT_LINE_MAX];
+	char creds[2 + USERDB_LOGIN_MAX + USERDB_PASSWORD_MAX + 1];
+	size_t ulen = strlen(user), plen = strlen(pass);
+	int ok;
+
+	if (c->tls != NULL && caps->sasl_plain &&
+	    ulen <= USERDB_LOGIN_MAX && plen <= USERDB_PASSWORD_MAX) {
+		/* authzid (empty) NUL authcid NUL password */
+		creds[0] = '\0';
+		memcpy(creds + 1, user, ulen + 1);
+		memcpy(creds + 2 + ulen, pass, plen);
+		memcpy(cmd, "AUTH PLAIN ", 11);
+		ok = base64_encode(creds, 2 + ulen + plen, cmd + 11,
+		    sizeof(cmd) - 11) == 0 ?
+		    command(c, reply, sizeof(reply), cmd) : 0;
+		str_wipe(creds, sizeof(creds));
+	} else {
+		conn_warn_clear_text(c);
 		(void)snprintf(cmd, sizeof(cmd), "USER %s", user);
 		ok = command(c, reply, sizeof(reply), cmd);
 		if (ok > 0) {
 			(void)snprintf(cmd, sizeof(cmd), "PASS %s", pass);
 			ok = command(c, reply, sizeof(reply), cmd);
 		}
-		str_wipe(cmd, sizeof(cmd));
-		if (ok < 0)
+	}
+	str_wipe(cmd, sizeof(cmd));
+	if (ok >= 0)
+		(void)printf("%s\n", reply);
+	return ok;
+}
+
+/* Connect, TLS as asked, log in, asking for the credentials again after a
+ * refusal. Fills caps with what the server offers once logged in.
+ * Returns 0 logged in, 1 when the user gave up (end of input), -1 on a
+ * failed link or TLS that could not be had. */
+static int
+log_in(struct conn *c, const struct client_opts *o, struct pop3_caps *caps,
+    char *user, size_t user_size, char *pass, size_t pass_size)
+{
+	char reply[CLIENT_LINE_MAX];
+	int ok;
+
+	for (;;) {
+		if (conn_open(c, o, o->pop3_port) < 0)
+			return -1;
+		if (o->pop3s && conn_starttls(c) < 0)
+			goto fail;
+		if (conn_line(c, reply, sizeof(reply)) < 0)
 			goto fail;
 		(void)printf("%s\n", reply);
-		if (ok > 0)
+		if (!is_ok(reply) || secure(c, caps) < 0)
+			goto fail;
+		ok = login(c, caps, user, pass);
+		if (ok < 0)
+			goto fail;
+		/* RFC 2449: what a server offers may change with the login. */
+		if (ok > 0) {
+			if (capa(c, caps) < 0)
+				goto fail;
 			return 0;
+		}
 		(void)conn_send(c, "QUIT");
 		conn_close(c);
 		if (input_line("Username: ", user, user_size) != 0 ||
@@ -264,26 +352,25 @@ run_command(struct conn *c, const char *cmd)
 }
 
 int
-pop3_manage(const char *host, const char *port, int timeout_s, char *user,
-    size_t user_size, char *pass, size_t pass_size)
+pop3_manage(const struct client_opts *o, char *user, size_t user_size,
+    char *pass, size_t pass_size)
 {
 	char reply[CLIENT_LINE_MAX], cmd[CLIENT_LINE_MAX];
 	unsigned long long count;
+	struct pop3_caps caps;
 	struct conn c;
-	int rc, pipelined;
+	int rc;
 
-	rc = log_in(&c, host, port, timeout_s, user, user_size, pass,
-	    pass_size);
+	rc = log_in(&c, o, &caps, user, user_size, pass, pass_size);
 	if (rc != 0)
 		return rc < 0 ? 1 : 0;
-	pipelined = can_pipeline(&c);
-	if (pipelined < 0 || command(&c, reply, sizeof(reply), "STAT") < 0)
+	if (command(&c, reply, sizeof(reply), "STAT") < 0)
 		goto fail;
 	if (sscanf(reply, "+OK %llu", &count) != 1)
 		count = 0;
 	if (count > LISTING_MAX)
 		count = LISTING_MAX;
-	if (list_mailbox(&c, (size_t)count, pipelined > 0) < 0)
+	if (list_mailbox(&c, (size_t)count, caps.pipelining) < 0)
 		goto fail;
 	help();
 	for (;;) {

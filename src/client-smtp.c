@@ -157,35 +157,85 @@ mail_read(struct typed_mail *m)
 }
 
 /* Read one whole SMTP reply (RFC 5321 4.2.1: "NNN-" lines, then "NNN ").
- * The last line stays in buf. Returns the code, 0 for garbage, or -1 when
- * the connection failed. */
+ * The last line stays in buf. When starttls is given, it says whether a
+ * line of the reply was the keyword STARTTLS (an EHLO reply, RFC 3207).
+ * Returns the code, 0 for garbage, or -1 when the connection failed. */
 static int
-smtp_reply(struct conn *c, char *buf, size_t size)
+smtp_reply(struct conn *c, char *buf, size_t size, bool *starttls)
 {
 	int lines = 0;
 
+	if (starttls != NULL)
+		*starttls = false;
 	do {
 		if (conn_line(c, buf, size) < 0)
 			return -1;
 		if (strlen(buf) < 3 || buf[0] < '1' || buf[0] > '5' ||
 		    buf[1] < '0' || buf[1] > '9' || buf[2] < '0' || buf[2] > '9')
 			return 0;
+		if (starttls != NULL && strncmp(buf, "250", 3) == 0 &&
+		    (buf[3] == '-' || buf[3] == ' ') &&
+		    str_ieq(buf + 4, "STARTTLS"))
+			*starttls = true;
 	} while (buf[3] == '-' && ++lines < REPLY_LINES_MAX);
 	return (buf[0] - '0') * 100 + (buf[1] - '0') * 10 + (buf[2] - '0');
 }
 
 /* Send a command and expect a reply in the 2xx (or 3xx for DATA) range:
- * 0 when it came, 1 for another reply, -1 when the connection failed. */
+ * 0 when it came, 1 for another reply, -1 when the connection failed.
+ * starttls as for smtp_reply. */
 static int
 smtp_step(struct conn *c, char *buf, size_t size, int want,
-    const char *verb, const char *arg)
+    const char *verb, const char *arg, bool *starttls)
 {
 	int code;
 
 	if (conn_send(c, "%s%s", verb, arg) < 0)
 		return -1;
-	code = smtp_reply(c, buf, size);
+	code = smtp_reply(c, buf, size, starttls);
 	return code < 0 ? -1 : code / 100 == want ? 0 : 1;
+}
+
+/* Greeting, EHLO (HELO for a server that knows only RFC 821), and TLS as
+ * o says: STARTTLS when the server offers it, then EHLO again in TLS
+ * (RFC 3207 4.2: what the server said before is forgotten). Returns 0
+ * ready for MAIL, 1 when the server refused (its reply in buf), -1 when
+ * the connection failed or TLS could not be had (the reason printed). */
+static int
+smtp_hello(struct conn *c, char *buf, size_t size)
+{
+	const struct client_opts *o = c->opts;
+	char me[256];
+	bool offered = false;
+	int rc;
+
+	if (gethostname(me, sizeof(me)) < 0)
+		(void)str_copy(me, sizeof(me), "localhost");
+	me[sizeof(me) - 1] = '\0';
+	rc = smtp_reply(c, buf, size, NULL);
+	rc = rc < 0 ? -1 : rc == 220 ? 0 : 1;
+	if (rc == 0)
+		rc = smtp_step(c, buf, size, 2, "EHLO ", me, &offered);
+	if (rc > 0 && strncmp(buf, "5", 1) == 0)
+		rc = smtp_step(c, buf, size, 2, "HELO ", me, NULL);
+	if (rc != 0 || o->tls == CLIENT_TLS_OFF)
+		return rc;
+	/* A server that turns STARTTLS down (454) is one without it. */
+	if (offered)
+		rc = smtp_step(c, buf, size, 2, "STARTTLS", "", NULL);
+	if (rc < 0)
+		return -1;
+	if (!offered || rc > 0) {
+		if (o->tls != CLIENT_TLS_REQUIRED)
+			return 0;
+		(void)fprintf(stderr, "mail_client: %s offers no STARTTLS; "
+		    "--tls requires TLS: the mail was not sent\n", o->host);
+		(void)conn_send(c, "QUIT");
+		return -1;
+	}
+	if (conn_starttls(c) < 0)
+		return -1;
+	return smtp_step(c, buf, size, 2, "EHLO ", me, NULL);
 }
 
 static int
@@ -209,49 +259,40 @@ send_message(struct conn *c, const struct typed_mail *m)
 }
 
 int
-smtp_send(const char *host, const char *port, int timeout_s,
-    const struct typed_mail *m)
+smtp_send(const struct client_opts *o, const struct typed_mail *m)
 {
-	char buf[CLIENT_LINE_MAX], me[256], path[CLIENT_LINE_MAX + 2];
+	char buf[CLIENT_LINE_MAX], path[CLIENT_LINE_MAX + 2];
 	struct conn c;
 	int rc;
 
 	buf[0] = '\0';
-	if (conn_open(&c, host, port, timeout_s) < 0) {
+	if (conn_open(&c, o, o->smtp_port) < 0) {
 		(void)printf("Mail not sent\n");
 		return -1;
 	}
-	if (gethostname(me, sizeof(me)) < 0)
-		(void)str_copy(me, sizeof(me), "localhost");
-	me[sizeof(me) - 1] = '\0';
-	rc = smtp_reply(&c, buf, sizeof(buf));
-	rc = rc < 0 ? -1 : rc == 220 ? 0 : 1;
-	/* EHLO, and HELO for a server that knows only RFC 821. */
-	if (rc == 0)
-		rc = smtp_step(&c, buf, sizeof(buf), 2, "EHLO ", me);
-	if (rc > 0 && strncmp(buf, "5", 1) == 0)
-		rc = smtp_step(&c, buf, sizeof(buf), 2, "HELO ", me);
+	rc = smtp_hello(&c, buf, sizeof(buf));
 	if (rc == 0) {
 		(void)snprintf(path, sizeof(path), "<%s>", m->from);
-		rc = smtp_step(&c, buf, sizeof(buf), 2, "MAIL FROM:", path);
+		rc = smtp_step(&c, buf, sizeof(buf), 2, "MAIL FROM:", path,
+		    NULL);
 	}
 	if (rc == 0) {
 		(void)snprintf(path, sizeof(path), "<%s>", m->to);
-		rc = smtp_step(&c, buf, sizeof(buf), 2, "RCPT TO:", path);
+		rc = smtp_step(&c, buf, sizeof(buf), 2, "RCPT TO:", path, NULL);
 	}
 	if (rc == 0)
-		rc = smtp_step(&c, buf, sizeof(buf), 3, "DATA", "");
+		rc = smtp_step(&c, buf, sizeof(buf), 3, "DATA", "", NULL);
 	if (rc == 0)
 		rc = send_message(&c, m);
 	if (rc == 0) {
-		rc = smtp_reply(&c, buf, sizeof(buf));
+		rc = smtp_reply(&c, buf, sizeof(buf), NULL);
 		rc = rc < 0 ? -1 : rc == 250 ? 0 : 1;
 	}
 	if (rc > 0 && buf[0] != '\0')
 		(void)printf("%s\n", buf);	/* the server's refusal */
 	if (rc >= 0) {
 		(void)conn_send(&c, "QUIT");
-		(void)smtp_reply(&c, buf, sizeof(buf));
+		(void)smtp_reply(&c, buf, sizeof(buf), NULL);
 	}
 	conn_close(&c);
 	(void)printf(rc == 0 ? "Mail sent successfully\n" : "Mail not sent\n");

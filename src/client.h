@@ -9,25 +9,60 @@
 
 #include "line.h"
 #include "out.h"
+#include "tls.h"
 #include "transport.h"
 
 #define CLIENT_LINE_MAX		1024	/* a server's reply line, a typed line */
 #define CLIENT_SUBJECT_MAX	150	/* SPEC §6 */
 #define CLIENT_TIMEOUT_DEFAULT	30
 
-/* A connection to a server, with bounded line input and buffered output. */
-struct conn {
-	int			fd;
-	struct fd_transport	ft;
-	struct line_reader	in;
-	struct out		out;
+/* When to speak TLS over SMTP (STARTTLS) and POP3 (STLS). */
+enum client_tls {
+	CLIENT_TLS_OFFERED,	/* whenever the server offers it */
+	CLIENT_TLS_REQUIRED,	/* --tls: never without it */
+	CLIENT_TLS_OFF,		/* --no-tls */
 };
 
-/* Connect to host:port (IPv4, IPv6 or a name), waiting at most timeout_s
- * for the connection and, later, for each reply line. On failure prints
- * why and returns -1. */
-int	conn_open(struct conn *c, const char *host, const char *port,
-	    int timeout_s);
+/* What the command line asked for. */
+struct client_opts {
+	const char		*host;
+	const char		*smtp_port, *pop3_port;
+	int			 timeout_s;
+	enum client_tls		 tls;
+	bool			 pop3s;		/* POP3 in TLS from the start */
+	struct tls_client_config trust;
+};
+
+/* A connection to a server, with bounded line input and buffered output,
+ * in clear text or, once conn_starttls succeeded, in TLS. */
+struct conn {
+	int			 fd;
+	struct fd_transport	 ft;
+	struct line_reader	 in;
+	struct out		 out;
+	const struct client_opts *opts;
+	struct tls_client	*tls;		/* NULL: clear text */
+	bool			 local;		/* the server is on loopback */
+};
+
+/* Connect to opts' host at port (an IPv4 or IPv6 address or a name),
+ * waiting at most opts->timeout_s for the connection and, later, for each
+ * reply line and each command's write. On failure prints why and returns
+ * -1. */
+int	conn_open(struct conn *c, const struct client_opts *opts,
+	    const char *port);
+
+/* Start TLS now: after the server said yes to STARTTLS or STLS, or at
+ * once for implicit TLS. Whatever the server sent before is thrown away.
+ * Returns 0; or -1 after printing why (the certificate was not trusted,
+ * the handshake failed): the connection is then unusable. */
+int	conn_starttls(struct conn *c);
+
+/* Tell the user, when the connection is in clear text and the server is
+ * not on this machine, that the password is about to cross the network
+ * unprotected. */
+void	conn_warn_clear_text(const struct conn *c);
+
 void	conn_close(struct conn *c);
 
 /* Send one command line (CR LF added) and flush. Returns 0 or -1. */
@@ -38,6 +73,9 @@ int	conn_send(struct conn *c, const char *fmt, ...)
  * as '?', so a hostile server cannot drive the terminal). Prints why and
  * returns -1 on timeout, a closed connection, or an over-long line. */
 int	conn_line(struct conn *c, char *buf, size_t size);
+
+/* Print why reading from the server stopped (st is not LINE_OK). */
+void	conn_report(enum line_status st);
 
 /* Replace control characters (but tabs) in buf with '?', so that what a
  * server sends cannot drive the terminal. */
@@ -70,17 +108,18 @@ struct typed_mail {
 int	mail_read(struct typed_mail *m);
 void	mail_free(struct typed_mail *m);
 
-/* Send m over SMTP to host:port; prints "Mail sent successfully" or the
- * server's refusal and "Mail not sent". Returns 0 when sent, 1 when the
- * server refused it, -1 when the server could not be reached or failed to
- * answer (the reason printed). */
-int	smtp_send(const char *host, const char *port, int timeout_s,
-	    const struct typed_mail *m);
+/* Send m over SMTP to o's host and SMTP port, in TLS as o says; prints
+ * "Mail sent successfully" or the server's refusal and "Mail not sent".
+ * Returns 0 when sent, 1 when the server refused it, -1 when the server
+ * could not be reached, failed to answer, or could not be trusted (the
+ * reason printed). */
+int	smtp_send(const struct client_opts *o, const struct typed_mail *m);
 
 /* Mail Management (client-pop3.c): log in (asking again on failure), list
  * the mailbox, then STAT, LIST, RETR n, DELE n until QUIT. Returns 0 after
- * QUIT or the end of input, 1 when the server cannot be reached. */
-int	pop3_manage(const char *host, const char *port, int timeout_s,
-	    char *user, size_t user_size, char *pass, size_t pass_size);
+ * QUIT or the end of input, 1 when the server cannot be reached or cannot
+ * be trusted. */
+int	pop3_manage(const struct client_opts *o, char *user, size_t user_size,
+	    char *pass, size_t pass_size);
 
 #endif

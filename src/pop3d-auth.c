@@ -219,7 +219,7 @@ fail_login(struct pop3_session *s, const struct timespec *started)
  * address by logging in to an account of its own. They decay instead. */
 static void
 finish_login(struct pop3_session *s, const struct timespec *started,
-    const struct userdb_entry *user, bool ok)
+    const struct userdb_entry *user, bool ok, const char *method)
 {
 	uint64_t octets;
 	size_t count;
@@ -243,8 +243,9 @@ finish_login(struct pop3_session *s, const struct timespec *started,
 	session_set_state(&s->ses, POP3_TRANSACTION);
 	log_set_user(user->login);
 	maildrop_stat(&s->md, &count, &octets);
-	log_event(LOG_INFO, "login", "%s: %zu messages, %llu octets",
-	    user->login, count, (unsigned long long)octets);
+	log_event(LOG_INFO, "login", "%s: %zu messages, %llu octets, by %s %s",
+	    user->login, count, (unsigned long long)octets, method,
+	    s->tls_active ? "over TLS" : "in clear text");
 	pop3_reply(s, "+OK maildrop has %zu messages (%llu octets)", count,
 	    (unsigned long long)octets);
 }
@@ -268,10 +269,11 @@ find_user(struct pop3_session *s, const char *login,
 	return -1;
 }
 
-/* Check password for the session's user and finish the login. */
+/* Check password for the session's user and finish the login; method
+ * names the command, for the log. */
 static void
 check_password(struct pop3_session *s, const struct timespec *started,
-    const char *password)
+    const char *password, const char *method)
 {
 	struct userdb_entry user;
 	int found;
@@ -281,7 +283,7 @@ check_password(struct pop3_session *s, const struct timespec *started,
 	if (found < 0)
 		return;
 	finish_login(s, started, &user,
-	    found && userdb_password_ok(&user, password));
+	    found && userdb_password_ok(&user, password), method);
 	userdb_entry_free(&user);
 }
 
@@ -299,7 +301,7 @@ pop3_cmd_pass(struct pop3_session *s, char *arg)
 		return;
 	}
 	s->have_user = false;	/* RFC 1939: PASS follows its own USER */
-	check_password(s, &started, arg);
+	check_password(s, &started, arg, "USER");
 	str_wipe(arg, strlen(arg));
 }
 
@@ -347,7 +349,7 @@ pop3_cmd_apop(struct pop3_session *s, char *arg)
 		}
 		str_wipe(buf, sizeof(buf));
 	}
-	finish_login(s, &started, &user, ok);
+	finish_login(s, &started, &user, ok, "APOP");
 	userdb_entry_free(&user);
 }
 
@@ -386,7 +388,7 @@ auth_plain(struct pop3_session *s, const struct timespec *started,
 		take_user(s, "");
 	else
 		take_user(s, authcid);
-	check_password(s, started, password);
+	check_password(s, started, password, "PLAIN");
 	str_wipe(creds, sizeof(creds));
 }
 

@@ -338,11 +338,13 @@ Mail not sent"
 
 @test "bad arguments print the usage and exit 2" {
 	local args
-	for args in "" "-t 0 h" "-t 3601 h" "-t x h" "-x h" "h 1 2 3"; do
+	for args in "" "-t 0 h" "-t 3601 h" "-t x h" "-x h" "h 1 2 3" \
+	    "--tls --no-tls h" "--no-tls --pop3s h" "--tls-trust-file" \
+	    "--insecure=yes h" "--tl h"; do
 		# shellcheck disable=SC2086 # split on purpose
 		run -2 client $args </dev/null
 		assert_output ""
-		assert_client_stderr "usage: mail_client [-t SECS] SERVER [SMTP_PORT [POP3_PORT]]"
+		assert_client_stderr "usage: mail_client [-t SECS] [--tls | --no-tls] [--pop3s]"
 	done
 }
 

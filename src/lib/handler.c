@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "handler.h"
+#include "io.h"
 #include "log.h"
 #include "out.h"
 #include "proxy.h"
@@ -115,27 +116,9 @@ peer_of_socket(int fd, struct peer *p)
 static bool
 peer_is_local(const struct peer *p)
 {
-	const struct sockaddr_in6 *sin6;
-	const unsigned char *a;
-
 	if (p->err != 0)
 		return p->err == ENOTSOCK;
-	switch (p->addr.ss_family) {
-	case AF_UNIX:
-		return true;
-	case AF_INET:
-		a = (const unsigned char *)
-		    &((const struct sockaddr_in *)&p->addr)->sin_addr;
-		return a[0] == 127;
-	case AF_INET6:
-		sin6 = (const struct sockaddr_in6 *)&p->addr;
-		if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
-			return true;
-		a = sin6->sin6_addr.s6_addr;
-		return IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && a[12] == 127;
-	default:
-		return false;
-	}
+	return io_addr_is_local(&p->addr);
 }
 
 /* The client's address, for the logs only: $REMOTE_ADDR (set by systemd

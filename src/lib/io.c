@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Whole-buffer reads and writes (see io.h). */
+/* Whole-buffer reads and writes, deadlines, and which addresses are
+ * local (see io.h). */
 #include "config.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -100,4 +103,28 @@ io_ms_since(const struct timespec *t0)
 	(void)clock_gettime(CLOCK_MONOTONIC, &now);
 	return (now.tv_sec - t0->tv_sec) * 1000L +
 	    (now.tv_nsec - t0->tv_nsec) / 1000000L;
+}
+
+bool
+io_addr_is_local(const struct sockaddr_storage *addr)
+{
+	const struct sockaddr_in6 *sin6;
+	const unsigned char *a;
+
+	switch (addr->ss_family) {
+	case AF_UNIX:
+		return true;
+	case AF_INET:
+		a = (const unsigned char *)
+		    &((const struct sockaddr_in *)addr)->sin_addr;
+		return a[0] == 127;
+	case AF_INET6:
+		sin6 = (const struct sockaddr_in6 *)addr;
+		if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
+			return true;
+		a = sin6->sin6_addr.s6_addr;
+		return IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && a[12] == 127;
+	default:
+		return false;
+	}
 }

@@ -5,6 +5,7 @@
 #ifndef SOCKMAIL_IO_H
 #define SOCKMAIL_IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <time.h>
@@ -29,6 +30,12 @@ long	io_ms_since(const struct timespec *t0);
 /* Seconds as milliseconds for a poll-style timeout: <= 0 means none (-1),
  * and a huge value is capped so the product cannot overflow. */
 int	io_timeout_ms(int timeout_s);
+
+struct sockaddr_storage;
+
+/* Whether addr is a loopback address (127/8, ::1, or 127/8 mapped into
+ * IPv6) or a UNIX socket's: a peer on this machine. */
+bool	io_addr_is_local(const struct sockaddr_storage *addr);
 
 /* close(2) that leaves errno as it was, for error paths. */
 void	io_close_keep_errno(int fd);

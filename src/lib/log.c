@@ -63,6 +63,14 @@ log_init(const char *ident, const char *peer)
 		backend = LOG_TO_JOURNAL;
 }
 
+void
+log_init_user(const char *ident)
+{
+	(void)str_copy(log_ident, sizeof(log_ident), ident);
+	backend = plain_backend = LOG_TO_USER;
+	log_debug = getenv("SOCKMAIL_DEBUG") != NULL;
+}
+
 enum log_backend
 log_backend(void)
 {
@@ -164,7 +172,10 @@ emit(int priority, const char *event, const struct log_counts *c,
 		/* journald is gone, or behind (the send never waits): this
 		 * line goes where it would without a journal. */
 	}
-	if (plain_backend == LOG_TO_SYSLOG)
+	if (plain_backend == LOG_TO_USER)
+		(void)fprintf(stderr, "%s: %s%s\n", log_ident,
+		    priority == LOG_WARNING ? "warning: " : "", msg);
+	else if (plain_backend == LOG_TO_SYSLOG)
 		syslog(priority, "%s: %s peer=%s%s%s", event, msg, log_peer,
 		    log_user[0] != '\0' ? " user=" : "", log_user);
 	else

@@ -14,6 +14,7 @@ enum log_backend {
 	LOG_TO_STDERR,
 	LOG_TO_SYSLOG,
 	LOG_TO_JOURNAL,
+	LOG_TO_USER,		/* a program's user: "ident: message" */
 };
 
 /* Choose the backend; ident names the program, peer the client (for every
@@ -21,6 +22,11 @@ enum log_backend {
  * unless SOCKMAIL_DEBUG is set; SOCKMAIL_LOG=stderr keeps logs on stderr
  * where journald runs (never when stderr is a socket). */
 void	log_init(const char *ident, const char *peer);
+
+/* For a program a person runs (mail_client): every event is a line
+ * "ident: message" on stderr ("ident: warning: message" for LOG_WARNING),
+ * with no peer, pid or tag; LOG_DEBUG events as above. */
+void	log_init_user(const char *ident);
 
 enum log_backend log_backend(void);
 

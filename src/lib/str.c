@@ -211,6 +211,32 @@ base64_decode(const char *src, unsigned char *dst, size_t size)
 	return (long)out;
 }
 
+int
+base64_encode(const void *src, size_t len, char *dst, size_t size)
+{
+	static const char digits[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = src;
+	unsigned long v;
+	size_t i, out = 0;
+
+	if (len > (SIZE_MAX - 1) / 4 * 3 - 2 || size < (len + 2) / 3 * 4 + 1)
+		return -1;
+	for (i = 0; i < len; i += 3) {
+		v = (unsigned long)p[i] << 16;
+		if (i + 1 < len)
+			v |= (unsigned long)p[i + 1] << 8;
+		if (i + 2 < len)
+			v |= p[i + 2];
+		dst[out++] = digits[v >> 18 & 63];
+		dst[out++] = digits[v >> 12 & 63];
+		dst[out++] = i + 1 < len ? digits[v >> 6 & 63] : '=';
+		dst[out++] = i + 2 < len ? digits[v & 63] : '=';
+	}
+	dst[out] = '\0';
+	return 0;
+}
+
 void
 str_wipe(void *p, size_t n)
 {

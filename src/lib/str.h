@@ -52,6 +52,11 @@ bool	str_utf8_valid(const char *p, size_t len);
  * not base64 or does not fit. */
 long	base64_decode(const char *src, unsigned char *dst, size_t size);
 
+/* Encode len bytes at src as base64 (RFC 4648, padded) into dst, NUL
+ * ended. Returns 0, or -1 when dst has fewer than (len + 2) / 3 * 4 + 1
+ * bytes. */
+int	base64_encode(const void *src, size_t len, char *dst, size_t size);
+
 /* Overwrite n bytes at p in a way the compiler may not drop. */
 void	str_wipe(void *p, size_t n);
 

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* TLS for the handlers (SPEC §7). A session never sees OpenSSL: it gets a
- * struct tls_hook in its configuration and calls it when the client asks
- * for STARTTLS or STLS (or at once, for implicit TLS); the hook does the
- * handshake on the connection and hands back the transport to use from
- * then on. Built without OpenSSL, tls_server_new always fails, so -C and
- * -K are refused and the hook is never offered. Built with it, libssl is
- * loaded only by tls_server_new (dlopen), so a handler without -C/-K never
- * maps OpenSSL. */
+/* TLS for the handlers (SPEC §7) and for mail_client. A session never sees
+ * OpenSSL: it gets a struct tls_hook and calls it when the client asks for
+ * STARTTLS or STLS (or at once, for implicit TLS), or, in mail_client,
+ * when the server said yes to them; the hook does the handshake on the
+ * connection and hands back the transport to use from then on. Built
+ * without OpenSSL, tls_server_new and tls_client_new always fail, so -C
+ * and -K are refused and the hook is never offered. Built with it, libssl
+ * is loaded only by those two (dlopen), so a program that never starts
+ * TLS never maps OpenSSL. */
 #ifndef SOCKMAIL_TLS_H
 #define SOCKMAIL_TLS_H
 
@@ -42,5 +43,29 @@ void	tls_server_hook(struct tls_server *srv, int in_fd, int out_fd,
 
 /* Send TLS's close_notify if a TLS session runs, and free everything. */
 void	tls_server_free(struct tls_server *srv);
+
+struct tls_client;
+
+/* How a client trusts a server. */
+struct tls_client_config {
+	const char	*trust_file;	/* CA certificates (PEM) to trust
+					 * instead of the system's store */
+	bool		 insecure;	/* check no certificate at all */
+};
+
+/* A client context, TLS 1.2 or newer, for one session with host: a name
+ * (sent as SNI) or an IP address, which the server's certificate must
+ * name, signed by a CA of cfg's trust (unless cfg->insecure). Loads libssl
+ * on the first call. Returns NULL after logging why. */
+struct tls_client *tls_client_new(const struct tls_client_config *cfg,
+	    const char *host);
+
+/* Fill hook so that its start runs TLS as the client over fd. A failed
+ * handshake is logged at LOG_ERR, with the reason a certificate was not
+ * trusted. */
+void	tls_client_hook(struct tls_client *cl, int fd, struct tls_hook *hook);
+
+/* Send close_notify if a TLS session runs, and free everything. */
+void	tls_client_free(struct tls_client *cl);
 
 #endif

@@ -164,11 +164,18 @@ def mode_smtp_helo_only(c):
 
 
 def pop3_login(c):
-    """Greeting, USER, PASS: True when logged in."""
+    """Greeting, USER, PASS (any): True when logged in. A CAPA before
+    them gets "-ERR", as from a server that has no capabilities to tell
+    before a login."""
     c.line("+OK POP3 server is ready")
     for reply in ("+OK send PASS", "+OK maildrop ready"):
-        if c.read() is None:
-            return False
+        while True:
+            cmd = c.read()
+            if cmd is None:
+                return False
+            if cmd.split(" ")[0].upper() != "CAPA":
+                break
+            c.line("-ERR not before a login")
         c.line(reply)
     return True
 

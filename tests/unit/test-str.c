@@ -229,6 +229,41 @@ test_base64(void)
 	    "base64: one byte too many is refused, not cut");
 }
 
+/* base64_encode of len bytes at raw is want, and decodes back to raw. */
+static bool
+encodes_to(const char *raw, size_t len, const char *want)
+{
+	char b64[64];
+
+	return base64_encode(raw, len, b64, sizeof(b64)) == 0 &&
+	    strcmp(b64, want) == 0 && decodes_to(b64, raw, (long)len);
+}
+
+static void
+test_base64_encode(void)
+{
+	char small[9];
+	unsigned char all[256];
+	char b64[(sizeof(all) + 2) / 3 * 4 + 1];
+	unsigned char back[sizeof(all)];
+	size_t i;
+
+	ok(encodes_to("", 0, ""), "base64_encode: empty");
+	ok(encodes_to("a", 1, "YQ==") && encodes_to("ab", 2, "YWI=") &&
+	    encodes_to("abc", 3, "YWJj"), "base64_encode: both paddings and none");
+	ok(encodes_to("\0bob\0bobpass", 12, "AGJvYgBib2JwYXNz"),
+	    "base64_encode: AUTH PLAIN credentials with NULs");
+	ok(base64_encode("abcdef", 6, small, sizeof(small)) == 0 &&
+	    base64_encode("abcdefg", 7, small, sizeof(small)) == -1,
+	    "base64_encode: refuses a buffer one group too short");
+	for (i = 0; i < sizeof(all); i++)
+		all[i] = (unsigned char)i;
+	ok(base64_encode(all, sizeof(all), b64, sizeof(b64)) == 0 &&
+	    base64_decode(b64, back, sizeof(back)) == (long)sizeof(all) &&
+	    memcmp(all, back, sizeof(all)) == 0,
+	    "base64_encode: every byte value goes through decode unchanged");
+}
+
 /* str_utf8_valid on exactly the n bytes of s (no NUL after them). */
 static bool
 utf8_ok(const char *s, size_t n)
@@ -311,6 +346,7 @@ main(void)
 	test_const_eq();
 	test_wipe();
 	test_base64();
+	test_base64_encode();
 	test_utf8();
 	return done_testing();
 }
