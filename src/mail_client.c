@@ -88,6 +88,16 @@ parse_options(int argc, char **argv, struct client_opts *o)
 		usage();
 	o->tls = tls ? CLIENT_TLS_REQUIRED : no_tls ? CLIENT_TLS_OFF :
 	    CLIENT_TLS_OFFERED;
+	/* Built without OpenSSL (./configure --without-openssl): clear text
+	 * only, unless TLS was asked for by name. */
+	if (!tls_available()) {
+		if (tls || o->pop3s) {
+			(void)fprintf(stderr, "mail_client: built without "
+			    "TLS, so --tls and --pop3s cannot be had\n");
+			exit(1);
+		}
+		o->tls = CLIENT_TLS_OFF;
+	}
 	o->host = argv[optind];
 	o->smtp_port = argc - optind > 1 ? argv[optind + 1] : "25";
 	o->pop3_port = argc - optind > 2 ? argv[optind + 2] :
