@@ -16,6 +16,7 @@
 #include "client.h"
 #include "io.h"
 #include "starttls.h"
+#include "str.h"
 
 /* Connect fd to ai, giving up after timeout_s. Returns 0, or -1 with
  * errno set. */
@@ -144,6 +145,18 @@ conn_close(struct conn *c)
 	c->fd = -1;
 }
 
+/* Send what is queued. Returns 0, or -1 after saying why. */
+static int
+flush(struct conn *c)
+{
+	if (out_flush(&c->out) < 0) {
+		(void)fprintf(stderr, "mail_client: the server closed the "
+		    "connection\n");
+		return -1;
+	}
+	return 0;
+}
+
 int
 conn_send(struct conn *c, const char *fmt, ...)
 {
@@ -152,12 +165,21 @@ conn_send(struct conn *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)out_vline(&c->out, fmt, ap);
 	va_end(ap);
-	if (out_flush(&c->out) < 0) {
-		(void)fprintf(stderr, "mail_client: the server closed the "
-		    "connection\n");
-		return -1;
-	}
-	return 0;
+	return flush(c);
+}
+
+int
+conn_send_secret(struct conn *c, const char *line)
+{
+	int rc;
+
+	/* Straight into the buffer, with no formatted copy on the stack,
+	 * and the buffer wiped once sent. */
+	(void)out_put(&c->out, line, strlen(line));
+	(void)out_put(&c->out, "\r\n", 2);
+	rc = flush(c);
+	str_wipe(c->out.buf, sizeof(c->out.buf));
+	return rc;
 }
 
 void

@@ -96,6 +96,15 @@ command(struct conn *c, char *reply, size_t size, const char *cmd)
 	return is_ok(reply);
 }
 
+/* command for a line that holds the password. */
+static int
+secret_command(struct conn *c, char *reply, size_t size, const char *cmd)
+{
+	if (conn_send_secret(c, cmd) < 0 || conn_line(c, reply, size) < 0)
+		return -1;
+	return is_ok(reply);
+}
+
 /* What a CAPA reply (RFC 2449) says that the client uses. */
 struct pop3_caps {
 	bool	pipelining;
@@ -250,7 +259,7 @@ login(struct conn *c, const struct pop3_caps *caps, const char *user,
 		memcpy(cmd, "AUTH PLAIN ", 11);
 		ok = base64_encode(creds, 2 + ulen + plen, cmd + 11,
 		    sizeof(cmd) - 11) == 0 ?
-		    command(c, reply, sizeof(reply), cmd) : 0;
+		    secret_command(c, reply, sizeof(reply), cmd) : 0;
 		str_wipe(creds, sizeof(creds));
 	} else {
 		conn_warn_clear_text(c);
@@ -258,7 +267,7 @@ login(struct conn *c, const struct pop3_caps *caps, const char *user,
 		ok = command(c, reply, sizeof(reply), cmd);
 		if (ok > 0) {
 			(void)snprintf(cmd, sizeof(cmd), "PASS %s", pass);
-			ok = command(c, reply, sizeof(reply), cmd);
+			ok = secret_command(c, reply, sizeof(reply), cmd);
 		}
 	}
 	str_wipe(cmd, sizeof(cmd));

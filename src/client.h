@@ -69,6 +69,10 @@ void	conn_close(struct conn *c);
 int	conn_send(struct conn *c, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
+/* Send line (CR LF added), which holds a password, and flush; no copy
+ * of it stays in the client's buffers. Returns 0 or -1. */
+int	conn_send_secret(struct conn *c, const char *line);
+
 /* Read one reply line into buf (CR LF removed; control characters shown
  * as '?', so a hostile server cannot drive the terminal). Prints why and
  * returns -1 on timeout, a closed connection, or an over-long line. */
