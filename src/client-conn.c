@@ -129,7 +129,13 @@ conn_starttls(struct conn *c)
 void
 conn_warn_clear_text(const struct conn *c)
 {
-	if (c->tls == NULL && !c->local)
+	if (c->tls != NULL || c->local)
+		return;
+	if (c->opts->tls == CLIENT_TLS_OFF)
+		(void)fprintf(stderr, "mail_client: warning: --no-tls: the "
+		    "password goes over the network to %s in clear text\n",
+		    c->opts->host);
+	else
 		(void)fprintf(stderr, "mail_client: warning: %s offers no TLS: "
 		    "the password goes over the network in clear text\n",
 		    c->opts->host);

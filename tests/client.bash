@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Helpers for the mail_client suites (client-send, client-manage). Loaded
-# after helpers and net:
+# Helpers for the mail_client suites (client-send, client-manage,
+# client-terminal, client-netns). Loaded after helpers and net:
 #
 #	load helpers
 #	load net
@@ -208,4 +208,3 @@ ipv6_loopback() {
 s = socket.socket(socket.AF_INET6)
 s.bind(("::1", 0))' 2>/dev/null
 }
-

@@ -229,14 +229,36 @@ run_fetchmail() {
 	return "${PIPESTATUS[0]}"
 }
 
-# make_cert KEY CERT: a self-signed EC certificate for localhost and
-# 127.0.0.1, two days long; openssl's complaints in
-# $BATS_FILE_TMPDIR/openssl.err.
+# make_cert KEY CERT [SAN]: a self-signed EC certificate for localhost and
+# 127.0.0.1, or for the subjectAltName SAN (e.g.
+# DNS:localhost,IP:127.0.0.1,IP:192.0.2.1), two days long; openssl's
+# complaints in $BATS_FILE_TMPDIR/openssl.err.
 make_cert() {
 	timeout 60 openssl req -x509 -newkey ec \
-	    -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-	    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+	    -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+	    -addext "subjectAltName=${3:-DNS:localhost,IP:127.0.0.1}" \
 	    -keyout "$1" -out "$2" 2>"$BATS_FILE_TMPDIR/openssl.err"
+}
+
+# need_netns: skip the test unless a network namespace can be made (root,
+# unshare and ip); with SOCKMAIL_REQUIRE_NETNS=1, fail instead. In one, a
+# TEST-NET address (192.0.2.0/24) put on lo is a peer that is not on
+# loopback, though nothing leaves the machine.
+need_netns() {
+	local why=
+	if ((EUID != 0)); then
+		why="not root"
+	elif ! command -v unshare >/dev/null || ! command -v ip >/dev/null; then
+		why="unshare or ip is missing"
+	elif ! why=$(timeout 20 unshare --net ip link set lo up 2>&1); then
+		why="unshare --net failed: $why"
+	else
+		return 0
+	fi
+	if [[ ${SOCKMAIL_REQUIRE_NETNS-} == 1 ]]; then
+		fail "SOCKMAIL_REQUIRE_NETNS=1, but no network namespace: $why"
+	fi
+	skip "a non-loopback peer needs a network namespace: $why"
 }
 
 # handler_wrappers [--cert]: setup_file's part for the suites that run the

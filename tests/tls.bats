@@ -813,25 +813,6 @@ $GOODBYE
 	fi
 }
 
-# need_netns: skip the test unless a network namespace can be made (root,
-# unshare and ip); with SOCKMAIL_REQUIRE_NETNS=1, fail instead.
-need_netns() {
-	local why=
-	if ((EUID != 0)); then
-		why="not root"
-	elif ! command -v unshare >/dev/null || ! command -v ip >/dev/null; then
-		why="unshare or ip is missing"
-	elif ! why=$(timeout 20 unshare --net ip link set lo up 2>&1); then
-		why="unshare --net failed: $why"
-	else
-		return 0
-	fi
-	if [[ ${SOCKMAIL_REQUIRE_NETNS-} == 1 ]]; then
-		fail "SOCKMAIL_REQUIRE_NETNS=1, but no network namespace: $why"
-	fi
-	skip "a non-loopback peer needs a network namespace: $why"
-}
-
 # netns_chat HOST LOG CHAT-ARG... -- HANDLER-ARG...: a POP3 tlsclient.py
 # dialogue with sockmail-pop3d spawned on a connection to HOST (CHAT-ARGs
 # may add --via), in a network namespace of its own where 192.0.2.1 and
