@@ -7,9 +7,10 @@
 #	load client
 #
 # The client runs against the real handlers (start_smtpd, start_pop3d), a
-# listener of our own on [::1], or tests/tools/fake-server.py. Every wait
-# is bounded; client_teardown ends whatever a test started and fails the
-# test when the client (or a handler) left a sanitizer report.
+# listener of our own on [::1], tests/tools/fake-server.py, or a handler
+# behind tests/tools/strip-proxy.py (start_strip). Every wait is bounded;
+# client_teardown ends whatever a test started and fails the test when the
+# client (or a handler) left a sanitizer report.
 
 # shellcheck disable=SC2154 # abs_top_builddir is set in helpers.bash
 CLIENT="$abs_top_builddir/src/mail_client"
@@ -71,18 +72,22 @@ client() {
 	return "$rc"
 }
 
-# run client_script [-t SECS] [-h HOST] [-s SMTP_PORT] [-p POP3_PORT] LINE...:
-# type each LINE (LF added) into mail_client through a pipe; the server is
-# 127.0.0.1 and the ports those of start_smtpd / start_pop3d unless the
-# options name others; -t defaults to 10.
+# run client_script [-t SECS] [-h HOST] [-s SMTP_PORT] [-p POP3_PORT]
+# [-o OPTION]... LINE...: type each LINE (LF added) into mail_client
+# through a pipe; the server is 127.0.0.1 and the ports those of
+# start_smtpd / start_pop3d unless the options name others; -t defaults to
+# 10. Each -o adds OPTION (one word: "-o --tls-trust-file -o FILE") to the
+# client's options.
 client_script() {
 	local t=10 host=127.0.0.1 smtp=${SMTPD_PORT-25} pop3=${POP3D_PORT-110}
+	local opts=()
 	while :; do
 		case ${1-} in
 		-t) t=$2 ;;
 		-h) host=$2 ;;
 		-s) smtp=$2 ;;
 		-p) pop3=$2 ;;
+		-o) opts+=("$2") ;;
 		*) break ;;
 		esac
 		shift 2
@@ -91,7 +96,7 @@ client_script() {
 		if (($#)); then
 			printf '%s\n' "$@"
 		fi
-	} 2>/dev/null | client -t "$t" "$host" "$smtp" "$pop3"
+	} 2>/dev/null | client -t "$t" "${opts[@]}" "$host" "$smtp" "$pop3"
 }
 
 # client_stderr: what the last client run wrote on stderr.
@@ -106,6 +111,27 @@ assert_client_stderr() {
 	if [[ $err != *"$1"* ]]; then
 		batslib_print_kv_single_or_multi 8 expected "$1" stderr "$err" |
 			batslib_decorate "client stderr lacks the text" | fail
+	fi
+}
+
+# assert_client_stderr_match REGEXP: a line of the last client run's
+# stderr matches the extended REGEXP.
+assert_client_stderr_match() {
+	if ! grep -q -E -- "$1" "$BATS_TEST_TMPDIR/client.err"; then
+		batslib_print_kv_single_or_multi 8 regexp "$1" stderr \
+		    "$(client_stderr)" |
+			batslib_decorate "no line of the client's stderr matches" | fail
+	fi
+}
+
+# refute_client_stderr TEXT: the last client run's stderr does not hold
+# TEXT.
+refute_client_stderr() {
+	local err
+	err=$(client_stderr)
+	if [[ $err == *"$1"* ]]; then
+		batslib_print_kv_single_or_multi 8 unexpected "$1" stderr "$err" |
+			batslib_decorate "client stderr holds the text" | fail
 	fi
 }
 
@@ -177,27 +203,55 @@ closed_port() {
 	free_port
 }
 
-# start_fake MODE: run tests/tools/fake-server.py MODE on a free loopback
-# port for at most FAKE_LIFE seconds (default 40); sets FAKE_PORT and
-# FAKE_LOG (what clients sent). client_teardown stops it.
+# start_fake MODE [OPTION...]: run tests/tools/fake-server.py [OPTION...]
+# MODE (the TLS modes want --cert PEM --key PEM) on a free loopback port
+# for at most FAKE_LIFE seconds (default 40); sets FAKE_PORT and FAKE_LOG
+# (what clients sent). client_teardown stops it.
 start_fake() {
-	local pf=$BATS_TEST_TMPDIR/fake-$1.port
-	FAKE_LOG=$BATS_TEST_TMPDIR/fake-$1.log
+	local mode=$1 pf=$BATS_TEST_TMPDIR/fake-$1.port
+	shift
+	FAKE_LOG=$BATS_TEST_TMPDIR/fake-$mode.log
 	rm -f "$pf"
 	# fd 3 is bats' own output: a background job must not hold it.
 	"$PYTHON" "$TOOLS/fake-server.py" --life "${FAKE_LIFE:-40}" \
-	    --log "$FAKE_LOG" "$pf" "$1" </dev/null >/dev/null \
+	    --log "$FAKE_LOG" "$@" "$pf" "$mode" </dev/null >/dev/null \
 	    2>>"$BATS_TEST_TMPDIR/fake.err" 3>&- &
 	FAKE_PIDS+=($!)
+	wait_port_file "$pf" FAKE_PORT "start_fake: $mode"
+}
+
+# start_strip [--keep] UPSTREAM_PORT: run tests/tools/strip-proxy.py, which
+# takes STARTTLS out of EHLO replies and STLS out of CAPA replies (with
+# --keep: nothing, it only logs), in front of 127.0.0.1:UPSTREAM_PORT for
+# at most FAKE_LIFE seconds (default 40); sets STRIP_PORT and STRIP_LOG
+# (every byte the clients sent, and "== removed ..." lines).
+# client_teardown stops it.
+start_strip() {
+	local pf=$BATS_TEST_TMPDIR/strip.port keep=()
+	if [[ $1 == --keep ]]; then
+		keep=(--keep)
+		shift
+	fi
+	STRIP_LOG=$BATS_TEST_TMPDIR/strip.log
+	rm -f "$pf"
+	"$PYTHON" "$TOOLS/strip-proxy.py" --life "${FAKE_LIFE:-40}" \
+	    --log "$STRIP_LOG" "${keep[@]}" "$pf" "$1" </dev/null >/dev/null \
+	    2>>"$BATS_TEST_TMPDIR/fake.err" 3>&- &
+	FAKE_PIDS+=($!)
+	wait_port_file "$pf" STRIP_PORT start_strip
+}
+
+# wait_port_file FILE VAR WHAT: wait (at most 5 s) for the port number in
+# FILE and set VAR to it; fails, with fake.err, as WHAT otherwise.
+wait_port_file() {
 	for _ in $(seq 1 100); do
-		if [[ -s $pf ]]; then
-			# shellcheck disable=SC2034 # for the suites
-			FAKE_PORT=$(<"$pf")
+		if [[ -s $1 ]]; then
+			printf -v "$2" %s "$(<"$1")"
 			return 0
 		fi
 		sleep 0.05
 	done
-	echo "start_fake: $1 did not come up" >&2
+	echo "$3 did not come up" >&2
 	cat "$BATS_TEST_TMPDIR/fake.err" >&2
 	return 1
 }

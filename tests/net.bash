@@ -295,3 +295,148 @@ make_wrapper() {
 	} >"$BIN/$name"
 	chmod +x "$BIN/$name"
 }
+
+# make_pki DIR: a small PKI for the TLS client tests, every key ECDSA
+# P-256, made with the openssl CLI (each call bounded; openssl's
+# complaints in DIR/openssl.err, shown when a step fails):
+#   ca.pem, ca.key            a test CA, valid from 30 days ago for 32 days
+#   good.pem, good.key        signed by it for DNS:localhost, IP:127.0.0.1,
+#                             IP:::1 and IP:192.0.2.1, valid for 2 days
+#   wrongname.pem, .key       signed by it for DNS:mail.example.org only
+#   expired.pem, .key         signed by it for localhost and 127.0.0.1,
+#                             valid from 20 days ago to 10 days ago
+#   other-ca.pem, .key        a second CA, trusted by no test
+#   untrusted.pem, .key       signed by other-ca for localhost, 127.0.0.1
+# openssl 3.0's x509 cannot set a start date in the past, so every
+# certificate is issued by `openssl ca` with a minimal configuration of
+# our own (the system's openssl.cnf plays no part). Fails unless `openssl
+# verify` agrees with what each certificate is for.
+make_pki() {
+	local dir=$1 err=$1/openssl.err now
+	mkdir -p "$dir" && : >"$err" || return 1
+	now=$(date -u +%s) || return 1
+	if ! _pki_ca "$dir" ca "sockmail test CA" "$now" ||
+	    ! _pki_ca "$dir" other-ca "sockmail other CA" "$now" ||
+	    ! _pki_leaf "$dir" ca good localhost \
+	    DNS:localhost,IP:127.0.0.1,IP:::1,IP:192.0.2.1 \
+	    "$((now - 3600))" "$((now + 2 * 86400))" ||
+	    ! _pki_leaf "$dir" ca wrongname mail.example.org \
+	    DNS:mail.example.org "$((now - 3600))" "$((now + 2 * 86400))" ||
+	    ! _pki_leaf "$dir" ca expired localhost DNS:localhost,IP:127.0.0.1 \
+	    "$((now - 20 * 86400))" "$((now - 10 * 86400))" ||
+	    ! _pki_leaf "$dir" other-ca untrusted localhost \
+	    DNS:localhost,IP:127.0.0.1 "$((now - 3600))" \
+	    "$((now + 2 * 86400))" ||
+	    ! _pki_check "$dir"; then
+		echo "make_pki: failed; openssl said:" >&2
+		cat "$err" >&2
+		return 1
+	fi
+}
+
+# _pki_time EPOCH: EPOCH as openssl ca's -startdate/-enddate want it.
+_pki_time() {
+	date -u -d "@$1" +%Y%m%d%H%M%SZ
+}
+
+# _pki_openssl DIR ARG...: openssl ARGs, bounded, its stderr added to
+# DIR/openssl.err. PKI_SAN is the leaf's subjectAltName; the
+# configuration names it, so it must be set even where it is not used.
+_pki_openssl() {
+	local dir=$1
+	shift
+	PKI_SAN=${PKI_SAN:-DNS:unused} timeout 60 openssl "$@" \
+	    2>>"$dir/openssl.err" </dev/null
+}
+
+# _pki_ca DIR NAME CN NOW: the self-signed CA DIR/NAME.pem (+ NAME.key) and
+# its `openssl ca` state in DIR/NAME.d: NAME.d/ca.cnf issues certificates
+# with any subject, no extensions but those of the section named by
+# -extensions.
+_pki_ca() {
+	local dir=$1 name=$2 cn=$3 now=$4 d=$1/$2.d
+	mkdir -p "$d/new" || return 1
+	: >"$d/index.txt" || return 1
+	cat >"$d/ca.cnf" <<-EOF || return 1
+	[ca]
+	default_ca = this_ca
+	[this_ca]
+	dir = $d
+	database = \$dir/index.txt
+	new_certs_dir = \$dir/new
+	certificate = $dir/$name.pem
+	private_key = $dir/$name.key
+	rand_serial = yes
+	unique_subject = no
+	default_md = sha256
+	policy = any_subject
+	copy_extensions = none
+	email_in_dn = no
+	[any_subject]
+	commonName = supplied
+	[req]
+	distinguished_name = dn
+	prompt = no
+	[dn]
+	CN = unused
+	[ca_ext]
+	basicConstraints = critical, CA:TRUE
+	keyUsage = critical, keyCertSign, cRLSign
+	subjectKeyIdentifier = hash
+	[leaf_ext]
+	basicConstraints = critical, CA:FALSE
+	keyUsage = critical, digitalSignature
+	extendedKeyUsage = serverAuth
+	subjectKeyIdentifier = hash
+	authorityKeyIdentifier = keyid
+	subjectAltName = \${ENV::PKI_SAN}
+	EOF
+	_pki_openssl "$dir" genpkey -algorithm EC \
+	    -pkeyopt ec_paramgen_curve:P-256 -out "$dir/$name.key" &&
+	    _pki_openssl "$dir" req -new -config "$d/ca.cnf" \
+	    -key "$dir/$name.key" -subj "/CN=$cn" -out "$d/$name.csr" &&
+	    _pki_openssl "$dir" ca -batch -notext \
+	    -config "$d/ca.cnf" -selfsign -keyfile "$dir/$name.key" \
+	    -in "$d/$name.csr" -extensions ca_ext \
+	    -startdate "$(_pki_time "$((now - 30 * 86400))")" \
+	    -enddate "$(_pki_time "$((now + 2 * 86400))")" \
+	    -out "$dir/$name.pem" >/dev/null
+}
+
+# _pki_leaf DIR CA NAME CN SAN START END: DIR/NAME.pem (+ NAME.key) for
+# the subjectAltName SAN, signed by DIR/CA.pem, valid from START to END
+# (seconds since the epoch).
+_pki_leaf() {
+	local dir=$1 ca=$2 name=$3 cn=$4 san=$5 start=$6 end=$7
+	_pki_openssl "$dir" genpkey -algorithm EC \
+	    -pkeyopt ec_paramgen_curve:P-256 -out "$dir/$name.key" &&
+	    _pki_openssl "$dir" req -new -config "$dir/$ca.d/ca.cnf" \
+	    -key "$dir/$name.key" -subj "/CN=$cn" -out "$dir/$ca.d/$name.csr" &&
+	    PKI_SAN=$san _pki_openssl "$dir" ca -batch -notext \
+	    -config "$dir/$ca.d/ca.cnf" -in "$dir/$ca.d/$name.csr" \
+	    -extensions leaf_ext -startdate "$(_pki_time "$start")" \
+	    -enddate "$(_pki_time "$end")" -out "$dir/$name.pem" >/dev/null
+}
+
+# _pki_check DIR: openssl verify agrees: good and wrongname chain to ca,
+# untrusted to other-ca and not to ca; expired has expired; only good is
+# for localhost.
+_pki_check() {
+	local dir=$1 out
+	_pki_openssl "$dir" verify -CAfile "$dir/ca.pem" -verify_hostname localhost \
+	    -verify_ip 127.0.0.1 "$dir/good.pem" >/dev/null &&
+	    _pki_openssl "$dir" verify -CAfile "$dir/ca.pem" "$dir/wrongname.pem" \
+	    >/dev/null &&
+	    ! _pki_openssl "$dir" verify -CAfile "$dir/ca.pem" \
+	    -verify_hostname localhost "$dir/wrongname.pem" >/dev/null &&
+	    _pki_openssl "$dir" verify -CAfile "$dir/other-ca.pem" \
+	    -verify_hostname localhost "$dir/untrusted.pem" >/dev/null &&
+	    ! _pki_openssl "$dir" verify -CAfile "$dir/ca.pem" "$dir/untrusted.pem" \
+	    >/dev/null || return 1
+	out=$(timeout 60 openssl verify -CAfile "$dir/ca.pem" "$dir/expired.pem" \
+	    2>&1 </dev/null) && return 1
+	if [[ $out != *"certificate has expired"* ]]; then
+		printf 'expired.pem: %s\n' "$out" >>"$dir/openssl.err"
+		return 1
+	fi
+}

@@ -3,14 +3,20 @@
 """Misbehaving (and minimal well-behaved) SMTP/POP3 servers for the
 mail_client suites.
 
-  fake-server.py [--life SECS] [--log FILE] PORT_FILE MODE
+  fake-server.py [--life SECS] [--log FILE] [--cert PEM --key PEM]
+                 PORT_FILE MODE
 
 Listens on a free 127.0.0.1 port, writes the port number to PORT_FILE
 (written whole, then renamed into place, so a reader never sees half of
 it), and serves every connection in MODE until SECS (default 30) have
 passed, then exits: a test can never hang on it. Every line a client
 sends is appended to the --log FILE, as received (CR LF shown as \\r\\n),
-one connection after another, each preceded by "== connection N".
+one connection after another, each preceded by "== connection N". In
+the TLS modes (which need --cert and --key: the server's certificate
+chain and key) the log also shows "== tls" where the TLS session starts,
+so that what follows it came inside TLS; "== handshake failed: REASON"
+when it does not; and "== N bytes after STARTTLS in clear text" when the
+client sent more than the command before the handshake.
 
 Modes:
   silent         accept, say nothing, keep the connection open
@@ -44,10 +50,40 @@ Modes:
                  fixed messages
   pop3-pipelining-no-top  the same, but CAPA lists PIPELINING (and still
                  no TOP)
+
+TLS modes (--cert/--key). pop3s-* do the TLS handshake first, as a POP3
+server on port 995 does:
+  pop3s-garbage-raw  the handshake, then "+OK POP3 server is ready" and
+                 binary junk written on the socket as they are, outside
+                 any TLS record; then waits for the client to hang up
+  pop3s-garbage  the handshake, then binary junk inside TLS instead of a
+                 greeting, and junk again for every line received; hangs
+                 up after 20 lines
+  pop3s-stall    the handshake, then never a byte; the connection stays
+                 open until the client hangs up
+  pop3s-cut      the handshake, then "+OK POP3 rea" (no CR LF) inside TLS,
+                 and the TCP connection closes with no close_notify alert
+  pop3s-user-only  a well-behaved minimal POP3 server: CAPA lists USER,
+                 TOP and PIPELINING but no SASL (AUTH gets "-ERR"), USER
+                 and PASS take anything, the maildrop is empty; STAT,
+                 LIST, NOOP and QUIT work
+  smtp-starttls-inject  greeting, an EHLO reply listing STARTTLS; STARTTLS
+                 gets "220 Go ahead\\r\\n250 injected\\r\\n" in one send, then
+                 the handshake. Inside TLS a strict minimal SMTP server:
+                 EHLO (or HELO) first, else "503"; then MAIL, RCPT, DATA
+                 and the message ("250 2.0.0 fake accepted"), RSET, NOOP,
+                 QUIT. A client that took the injected "250" for a reply
+                 inside TLS is one reply out of step: its DATA gets "250"
+                 for the RCPT, not "354"
+  smtp-starttls-stall  greeting, an EHLO reply listing STARTTLS, STARTTLS
+                 answered "220 Go ahead", and then never a byte: no
+                 handshake; the connection stays open until the client
+                 hangs up
 """
 
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -56,12 +92,25 @@ JUNK = (b"\x00\x01\x1b[2J\x1b]0;owned\x07\xff\xfe\x80\x9b31m"
         b"\x1bc\x7f\x08\x08\x08\x00")
 
 
+MAX_LINE = 100000
+
+
 class Conn:
-    def __init__(self, sock, number, log):
+    def __init__(self, sock, number, log, tls):
         self.sock = sock
-        self.file = sock.makefile("rb")
+        # Lines are cut from a buffer of our own, not a buffered file, so
+        # that at STARTTLS nothing the client sent after the command sits
+        # unseen in a reader that TLS bypasses.
+        self.buf = b""
         self.number = number
         self.log = log
+        self.tls = tls
+
+    def note(self, text):
+        """A "== TEXT" line in the log."""
+        if self.log:
+            with open(self.log, "a") as f:
+                f.write("== %s\n" % text)
 
     def send(self, data):
         if isinstance(data, str):
@@ -72,8 +121,15 @@ class Conn:
         self.send(text + "\r\n")
 
     def read(self):
-        """One line from the client, logged; None when it hung up."""
-        data = self.file.readline(100000)
+        """One line from the client (at most MAX_LINE bytes), logged; None
+        when it hung up."""
+        while b"\n" not in self.buf and len(self.buf) < MAX_LINE:
+            data = self.sock.recv(65536)
+            if not data:
+                break
+            self.buf += data
+        end = self.buf.find(b"\n") + 1 or min(len(self.buf), MAX_LINE)
+        data, self.buf = self.buf[:end], self.buf[end:]
         if not data:
             return None
         if self.log:
@@ -81,6 +137,25 @@ class Conn:
                 f.write(data.decode("latin-1").replace("\r", "\\r")
                         .replace("\n", "\\n") + "\n")
         return data.rstrip(b"\r\n").decode("latin-1")
+
+    def start_tls(self):
+        """The server's side of the TLS handshake: True when it worked.
+        Logs "== tls", or why it failed."""
+        if self.buf:
+            self.note("%d bytes after STARTTLS in clear text" % len(self.buf))
+            self.buf = b""
+        try:
+            self.sock = self.tls.wrap_socket(self.sock, server_side=True)
+        except (OSError, ValueError) as e:
+            self.note("handshake failed: %s" % e)
+            return False
+        self.note("tls")
+        return True
+
+    def drain(self):
+        """Take whatever the client sends, unlogged, until it hangs up."""
+        while self.sock.recv(65536):
+            pass
 
 
 def mode_silent(c):
@@ -310,40 +385,204 @@ def mode_pop3_pipelining_no_top(c):
     mode_pop3_minimal(c, capa=[b"USER", b"PIPELINING"])
 
 
+# --- TLS modes -------------------------------------------------------------
+
+def mode_pop3s_garbage_raw(c):
+    # Around the TLS session, on the socket itself: the client's TLS layer
+    # reads this as a record header that makes no sense.
+    os.write(c.sock.fileno(), b"+OK POP3 server is ready\r\n" + JUNK +
+             b"\r\n" + JUNK + b"\r\n")
+    raw = socket.socket(fileno=os.dup(c.sock.fileno()))
+    try:
+        while raw.recv(65536):
+            pass
+    finally:
+        raw.close()
+
+
+def mode_pop3s_garbage(c):
+    mode_binary(c)
+
+
+def mode_pop3s_stall(c):
+    c.drain()
+
+
+def mode_pop3s_cut(c):
+    c.send(b"+OK POP3 rea")
+    # SSLSocket.shutdown() shuts the TCP connection down without a TLS
+    # close_notify alert (unwrap() would send one).
+    c.sock.shutdown(socket.SHUT_RDWR)
+
+
+def mode_pop3s_user_only(c):
+    c.line("+OK POP3 server is ready")
+    user = None
+    logged_in = False
+    while True:
+        cmd = c.read()
+        if cmd is None:
+            return
+        words = cmd.split(" ")
+        verb = words[0].upper()
+        if verb == "CAPA":
+            c.send(b"+OK Capability list follows\r\nUSER\r\nTOP\r\n"
+                   b"PIPELINING\r\n.\r\n")
+        elif verb == "QUIT":
+            c.line("+OK bye")
+            return
+        elif verb == "NOOP":
+            c.line("+OK")
+        elif not logged_in and verb == "USER" and len(words) == 2:
+            user = words[1]
+            c.line("+OK send PASS")
+        elif not logged_in and verb == "PASS" and user is not None:
+            logged_in = True
+            c.line("+OK maildrop has 0 messages (0 octets)")
+        elif logged_in and verb == "STAT":
+            c.line("+OK 0 0")
+        elif logged_in and verb == "LIST" and len(words) == 1:
+            c.line("+OK 0 messages (0 octets)")
+            c.line(".")
+        elif logged_in and verb in ("RETR", "TOP", "DELE", "LIST"):
+            c.line("-ERR no such message")
+        else:
+            c.line("-ERR unrecognized command")
+
+
+def smtp_starttls_offer(c):
+    """Greeting, EHLO with STARTTLS, until STARTTLS: True when it came."""
+    c.line("220 fake ESMTP Service ready")
+    while True:
+        cmd = c.read()
+        if cmd is None:
+            return False
+        verb = cmd.split(" ")[0].split(":")[0].upper()
+        if verb == "EHLO":
+            c.send(b"250-fake Hello\r\n250-8BITMIME\r\n250 STARTTLS\r\n")
+        elif verb == "HELO":
+            c.line("250 fake Hello")
+        elif verb == "STARTTLS":
+            return True
+        elif verb == "QUIT":
+            c.line("221 fake closing")
+            return False
+        else:
+            c.line("530 5.7.0 Must issue a STARTTLS command first")
+
+
+def smtp_inner(c):
+    """A strict minimal SMTP server, already greeted: one message at a
+    time, EHLO first."""
+    hello = False
+    state = None
+    while True:
+        cmd = c.read()
+        if cmd is None:
+            return
+        verb = cmd.split(" ")[0].split(":")[0].upper()
+        if verb == "EHLO":
+            hello, state = True, None
+            c.send(b"250-fake Hello\r\n250 8BITMIME\r\n")
+        elif verb == "HELO":
+            hello, state = True, None
+            c.line("250 fake Hello")
+        elif verb == "QUIT":
+            c.line("221 2.0.0 fake closing")
+            return
+        elif verb == "NOOP":
+            c.line("250 2.0.0 OK")
+        elif verb == "RSET":
+            state = None
+            c.line("250 2.0.0 OK")
+        elif verb == "STARTTLS":
+            c.line("503 5.5.1 TLS already active")
+        elif not hello:
+            c.line("503 5.5.1 EHLO first")
+        elif verb == "MAIL" and state is None:
+            state = "mail"
+            c.line("250 2.1.0 Sender ok")
+        elif verb == "RCPT" and state in ("mail", "rcpt"):
+            state = "rcpt"
+            c.line("250 2.1.5 Recipient ok")
+        elif verb == "DATA" and state == "rcpt":
+            c.line("354 Enter mail, end with \".\" on a line by itself")
+            while True:
+                data = c.read()
+                if data is None:
+                    return
+                if data == ".":
+                    break
+            state = None
+            c.line("250 2.0.0 fake accepted")
+        else:
+            c.line("503 5.5.1 Bad sequence of commands")
+
+
+def mode_smtp_starttls_inject(c):
+    if not smtp_starttls_offer(c):
+        return
+    c.send(b"220 Go ahead\r\n250 injected\r\n")
+    if c.start_tls():
+        smtp_inner(c)
+
+
+def mode_smtp_starttls_stall(c):
+    if not smtp_starttls_offer(c):
+        return
+    c.line("220 Go ahead")
+    c.drain()
+
+
 MODES = {name[5:].replace("_", "-"): fn for name, fn in globals().items()
          if name.startswith("mode_")}
+# The modes that need a certificate; pop3s-* start TLS on connection.
+TLS_MODES = {m for m in MODES if m.startswith(("pop3s-", "smtp-starttls-"))}
 
 
-def serve(sock, number, mode, log):
+def serve(sock, number, mode, log, tls, implicit):
     if log:
         with open(log, "a") as f:
             f.write("== connection %d\n" % number)
-    c = Conn(sock, number, log)
+    c = Conn(sock, number, log, tls)
     try:
-        mode(c)
+        if not implicit or c.start_tls():
+            mode(c)
     except OSError:
         pass
     finally:
         try:
-            sock.close()
+            c.sock.close()
         except OSError:
             pass
 
 
 def main(argv):
-    life, log = 30.0, None
-    while len(argv) > 1 and argv[1].startswith("--"):
+    life, log, cert, key, tls = 30.0, None, None, None, None
+    while len(argv) > 2 and argv[1].startswith("--"):
         if argv[1] == "--life":
             life = float(argv[2])
         elif argv[1] == "--log":
             log = argv[2]
+        elif argv[1] == "--cert":
+            cert = argv[2]
+        elif argv[1] == "--key":
+            key = argv[2]
         else:
             sys.exit("fake-server.py: unknown option " + argv[1])
         del argv[1:3]
     if len(argv) != 3 or argv[2] not in MODES:
         sys.exit("usage: fake-server.py [--life SECS] [--log FILE] "
-                 "PORT_FILE MODE\nmodes: " + " ".join(sorted(MODES)))
-    port_file, mode = argv[1], MODES[argv[2]]
+                 "[--cert PEM --key PEM] PORT_FILE MODE\nmodes: " +
+                 " ".join(sorted(MODES)))
+    port_file, name = argv[1], argv[2]
+    mode = MODES[name]
+    if name in TLS_MODES:
+        if not cert or not key:
+            sys.exit("fake-server.py: mode %s needs --cert and --key" % name)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
+    implicit = name.startswith("pop3s-")
     if log:
         open(log, "w").close()
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -365,7 +604,8 @@ def main(argv):
         except socket.timeout:
             break
         number += 1
-        threading.Thread(target=serve, args=(sock, number, mode, log),
+        threading.Thread(target=serve,
+                         args=(sock, number, mode, log, tls, implicit),
                          daemon=True).start()
     # Daemon threads die with the process: nothing outlives the deadline.
     os._exit(0)
