@@ -145,9 +145,13 @@ launch_both() {
 @test "under the launchers a handler dumps no core (it may hold passwords): its core limit is 0" {
 	launch_both
 	# Hold one session of each open and read its limits.
-	run timeout 20 "$PYTHON" - "$SMTP_PORT" "$POP3_PORT" <<-'EOF2'
+	# Only this test's handlers: the ones running in its mail root (the
+	# launchers serve the current directory); other suites may be running
+	# handlers of their own at the same time.
+	run timeout 20 "$PYTHON" - "$MAILROOT" "$SMTP_PORT" "$POP3_PORT" <<-'EOF2'
 	import os, socket, sys, time
-	for port in sys.argv[1:]:
+	root = os.path.realpath(sys.argv[1])
+	for port in sys.argv[2:]:
 	    s = socket.create_connection(("127.0.0.1", int(port)), timeout=10)
 	    s.recv(512)                 # the greeting: the handler is up
 	    found = None
@@ -156,7 +160,9 @@ launch_both() {
 	            try:
 	                with open(f"/proc/{pid}/cmdline", "rb") as f:
 	                    cmd = f.read().split(b"\0")
-	                if not any(c.endswith((b"sockmail-smtpd", b"sockmail-pop3d")) for c in cmd):
+	                if not cmd[0].endswith((b"sockmail-smtpd", b"sockmail-pop3d")):
+	                    continue
+	                if os.path.realpath(f"/proc/{pid}/cwd") != root:
 	                    continue
 	                with open(f"/proc/{pid}/limits") as f:
 	                    for line in f:
