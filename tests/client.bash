@@ -64,10 +64,15 @@ client_teardown() {
 # by CLIENT_LIMIT seconds (default 30; then killed, status 124 or 137).
 # stdout is the client's; its stderr goes to $BATS_TEST_TMPDIR/client.err
 # (this run only) and is added to client.err.all (for the teardown's
-# sanitizer check). The status is the client's.
+# sanitizer check). The status is the client's. Under `make valgrind` the
+# client runs under valgrind too, whose finding is status 99.
 client() {
-	local rc=0 err=$BATS_TEST_TMPDIR/client.err
-	timeout -k 5 "${CLIENT_LIMIT:-30}" "$CLIENT" "$@" 2>"$err" || rc=$?
+	local rc=0 err=$BATS_TEST_TMPDIR/client.err prefix=()
+	if [[ -n ${SOCKMAIL_VALGRIND-} ]]; then
+		prefix=("${VALGRIND_PREFIX[@]}")
+	fi
+	timeout -k 5 "${CLIENT_LIMIT:-30}" "${prefix[@]}" "$CLIENT" "$@" \
+	    2>"$err" || rc=$?
 	cat "$err" >>"$BATS_TEST_TMPDIR/client.err.all"
 	return "$rc"
 }

@@ -21,12 +21,15 @@ bats_require_minimum_version 1.5.0
 # valgrind, whose reports land on the handler's stderr, where check_wire
 # and check_pop3_wire look; a suite may set its own (limits.bats bounds
 # memory with prlimit).
+# VALGRIND_PREFIX is that valgrind for any program a suite runs itself
+# (client.bash's mail_client).
 HANDLER_PREFIX=()
+# shellcheck disable=SC2054 # the commas are valgrind's
+VALGRIND_PREFIX=(valgrind -q --error-exitcode=99 --leak-check=full
+    --errors-for-leak-kinds=definite,indirect,possible
+    --show-leak-kinds=definite,indirect,possible)
 if [[ -n ${SOCKMAIL_VALGRIND-} ]]; then
-	# shellcheck disable=SC2054 # the commas are valgrind's
-	HANDLER_PREFIX=(valgrind -q --error-exitcode=99 --leak-check=full
-	    --errors-for-leak-kinds=definite,indirect,possible
-	    --show-leak-kinds=definite,indirect,possible)
+	HANDLER_PREFIX=("${VALGRIND_PREFIX[@]}")
 fi
 
 # Every test gets its own mail root in its own tmpdir; never inherit one
