@@ -85,8 +85,8 @@ import os
 import socket
 import ssl
 import sys
-import threading
-import time
+
+from listener import serve_until
 
 JUNK = (b"\x00\x01\x1b[2J\x1b]0;owned\x07\xff\xfe\x80\x9b31m"
         b"\x1bc\x7f\x08\x08\x08\x00")
@@ -119,6 +119,16 @@ class Conn:
 
     def line(self, text):
         self.send(text + "\r\n")
+
+    def read_data(self):
+        """The lines of a DATA up to its "." line: True, or False when the
+        client hung up first."""
+        while True:
+            data = self.read()
+            if data is None:
+                return False
+            if data == ".":
+                return True
 
     def read(self):
         """One line from the client (at most MAX_LINE bytes), logged; None
@@ -224,12 +234,8 @@ def mode_smtp_helo_only(c):
             c.line("250 OK")
         elif verb == "DATA":
             c.line('354 Enter mail, end with "." on a line by itself')
-            while True:
-                data = c.read()
-                if data is None:
-                    return
-                if data == ".":
-                    break
+            if not c.read_data():
+                return
             c.line("250 OK Message accepted for delivery")
         elif verb == "QUIT":
             c.line("221 fake Service closing transmission channel")
@@ -507,12 +513,8 @@ def smtp_inner(c):
             c.line("250 2.1.5 Recipient ok")
         elif verb == "DATA" and state == "rcpt":
             c.line("354 Enter mail, end with \".\" on a line by itself")
-            while True:
-                data = c.read()
-                if data is None:
-                    return
-                if data == ".":
-                    break
+            if not c.read_data():
+                return
             state = None
             c.line("250 2.0.0 fake accepted")
         else:
@@ -585,30 +587,8 @@ def main(argv):
     implicit = name.startswith("pop3s-")
     if log:
         open(log, "w").close()
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    with open(port_file + ".tmp", "w") as f:
-        f.write("%d\n" % listener.getsockname()[1])
-    os.rename(port_file + ".tmp", port_file)
-    deadline = time.monotonic() + life
-    number = 0
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        listener.settimeout(left)
-        try:
-            sock, _ = listener.accept()
-        except socket.timeout:
-            break
-        number += 1
-        threading.Thread(target=serve,
-                         args=(sock, number, mode, log, tls, implicit),
-                         daemon=True).start()
-    # Daemon threads die with the process: nothing outlives the deadline.
-    os._exit(0)
+    serve_until(port_file, life,
+                lambda sock, number: serve(sock, number, mode, log, tls, implicit))
 
 
 if __name__ == "__main__":

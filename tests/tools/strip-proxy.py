@@ -35,12 +35,12 @@ ends, while they are filtered.
 """
 
 import collections
-import os
 import re
 import socket
 import sys
 import threading
-import time
+
+from listener import serve_until
 
 MULTI_ALWAYS = {"CAPA", "RETR", "TOP"}
 MULTI_WITHOUT_ARG = {"LIST", "UIDL"}
@@ -282,31 +282,8 @@ def main(argv):
     if log:
         open(log, "w").close()
     log_lock = threading.Lock()
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    with open(port_file + ".tmp", "w") as f:
-        f.write("%d\n" % listener.getsockname()[1])
-    os.rename(port_file + ".tmp", port_file)
-    deadline = time.monotonic() + life
-    number = 0
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        listener.settimeout(left)
-        try:
-            sock, _ = listener.accept()
-        except socket.timeout:
-            break
-        sock.setblocking(True)
-        number += 1
-        threading.Thread(target=serve,
-                         args=(sock, number, upstream, log, log_lock, keep),
-                         daemon=True).start()
-    # Daemon threads die with the process: nothing outlives the deadline.
-    os._exit(0)
+    serve_until(port_file, life,
+                lambda sock, number: serve(sock, number, upstream, log, log_lock, keep))
 
 
 if __name__ == "__main__":
