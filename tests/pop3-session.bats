@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# sockmail-pop3d, the command dialogue: SPEC §2, §3, §5 and
-# notes/pop3-decisions.md. Transcripts and starting mailboxes live in
+# sockmail-pop3d, the command dialogue, as sockmail-pop3d(8),
+# sockmail-mailbox(5) and sockmail-userinfo(5) describe it. Transcripts and starting mailboxes live in
 # tests/data/pop3-session/: rfc1939.mailbox (SimonDS: 2 messages, 366
 # octets), three.mailbox (labxyz: 224, 152 and 134 octets; message 2 has
 # no empty line, message 3 dot-stuffed lines), sizes.mailbox.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
-# sockmail-pop3d's UPDATE state and its reading of the mailbox: SPEC §3
-# and §5 (UPDATE at QUIT, torn tails, mail delivered during a session) and
-# notes/pop3-decisions.md. The mailboxes are built from the messages in
+# sockmail-pop3d's UPDATE state and its reading of the mailbox (UPDATE at
+# QUIT, torn tails, mail delivered during a session), as sockmail-pop3d(8)
+# and sockmail-mailbox(5) describe them. The mailboxes are built from the messages in
 # tests/data/pop3-update/: one.msg (164 octets on the wire), two.msg (130)
 # and three.msg (146).
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# sockmail-smtpd, the command dialogue: SPEC §4 and notes/smtp-decisions.md.
+# sockmail-smtpd, the command dialogue, as sockmail-smtpd(8) describes it.
 # Transcripts live in tests/data/smtp-session/.
 
 load helpers
