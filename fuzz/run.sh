@@ -3,7 +3,8 @@
 # fuzz/build.sh into $FUZZ_DIR, default build/fuzz) for SECONDS (default
 # 600), two at a time, starting from seed corpora made from tests/data
 # (kept between runs). Crashes land in $FUZZ_DIR/crash-*;
-# each harness's last status line (execs, exec/s) is printed at the end.
+# each harness's last status line (execs, exec/s) is printed at the end,
+# and the exit status is 1 when any harness found something (CI runs it).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${FUZZ_DIR:-$top/build/fuzz}
@@ -65,11 +66,17 @@ seed() {	# HARNESS: fill corpus-HARNESS from the test fixtures
 run() {		# HARNESS
 	seed "$1"
 	(cd "$out" && ./fuzz-"$1" -max_total_time="$secs" -rss_limit_mb=512 -close_fd_mask=2 \
-	    -artifact_prefix="$out/crash-$1-" "corpus-$1" >"fuzz-$1.log" 2>&1) ||
-	    echo "fuzz-$1: FOUND A CRASH (see $out/fuzz-$1.log)"
+	    -artifact_prefix="$out/crash-$1-" "corpus-$1" >"fuzz-$1.log" 2>&1) || {
+		echo "fuzz-$1: FOUND A CRASH (see $out/fuzz-$1.log)"
+		tail -n 40 "$out/fuzz-$1.log"
+		: >"$out/found-$1"
+	}
 	printf 'fuzz-%s: ' "$1"
 	grep -E '^#[0-9]+' "$out/fuzz-$1.log" | tail -n 1
 }
+
+mkdir -p "$out"
+rm -f "$out"/found-*
 
 # shellcheck disable=SC2086 # a list of harness names
 set -- $harnesses
@@ -82,3 +89,7 @@ while [ $# -gt 0 ]; do
 	shift
 	wait
 done
+for f in "$out"/found-*; do
+	[ -e "$f" ] && exit 1
+done
+exit 0

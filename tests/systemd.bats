@@ -377,6 +377,35 @@ for line in sys.stdin:
 	refute_output --partial alicepw
 }
 
+@test "in a container, a handler under journald maps libsystemd for its journal; one outside a unit does not" {
+	need_container
+	local pid maps
+	# A POP3 session held open for 3 s after the greeting: its connect
+	# entry went to the journal before the greeting.
+	ct_exec /usr/bin/python3 -c 'import socket, time
+s = socket.create_connection(("127.0.0.1", 110))
+s.recv(512)
+time.sleep(3)
+s.sendall(b"QUIT\r\n")
+s.recv(512)' &
+	for ((i = 0; i < 50; i++)); do
+		pid=$(ct_exec pgrep -n -x sockmail-pop3d) && break
+		sleep 0.1
+	done
+	[[ -n $pid ]] || fail "no sockmail-pop3d in the container"
+	run ct_exec grep -c 'libsystemd\.so\.0' "/proc/$pid/maps"
+	wait
+	assert_success
+	refute_output 0
+	# The same handler on a pipe, outside any unit, in the container
+	# too, where journald runs: it logs to stderr and never loads it.
+	maps=$(ct_exec sh -c 'mkfifo /run/idle && { sleep 2 >/run/idle & } &&
+	    "$0" -d "$1" </run/idle >/dev/null 2>&1 &
+	    sleep 0.5; cat /proc/$!/maps; wait' "$INST_SBINDIR/sockmail-pop3d" "$INST_MAILROOT")
+	assert [ -n "$maps" ]
+	[[ $maps != *libsystemd* ]] || fail "a handler outside a unit mapped libsystemd"
+}
+
 @test "in a container, systemd-analyze verify is clean for the units as installed" {
 	need_container
 	local man=()

@@ -57,9 +57,8 @@ log_init(const char *ident, const char *peer)
 	if (override != NULL && strcmp(override, "stderr") == 0)
 		return;
 	/* Under a unit, StandardError=journal makes stderr a socket too; the
-	 * journal's own protocol keeps the structured fields, so it comes
-	 * first. */
-	if (journal_available())
+	 * journal's own API keeps the structured fields, so it comes first. */
+	if (journal_is_stderr())
 		backend = LOG_TO_JOURNAL;
 }
 
@@ -169,7 +168,7 @@ emit(int priority, const char *event, const struct log_counts *c,
 	if (backend == LOG_TO_JOURNAL) {
 		if (journal_send(priority, event, c, msg) == 0)
 			return;
-		/* journald is gone, or behind (the send never waits): this
+		/* libsystemd is missing or the entry was refused: this
 		 * line goes where it would without a journal. */
 	}
 	if (plain_backend == LOG_TO_USER)

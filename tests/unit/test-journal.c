@@ -1,15 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for journal and log's journal backend, and the peer a handler
- * with -P logs there: the datagrams journald would get, read back from a
- * socket of our own in a scratch directory. */
+ * with -P logs there: the datagrams libsystemd sends journald, read back
+ * from a socket of our own. libsystemd's socket path is fixed, so the test
+ * runs in a mount namespace of its own (and a user namespace when it is
+ * not root) with a tmpfs on /run holding that socket. */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -21,6 +27,8 @@
 #include "fixture.h"
 
 #define FIELDS_MAX	32
+/* Where libsystemd sends every entry; it has no other. */
+#define JOURNAL_SOCKET	"/run/systemd/journal/socket"
 
 struct entry {
 	size_t	n;
@@ -187,7 +195,10 @@ test_sendv(void)
 	iov[1] = (struct iovec){ b, strlen(b) };
 	iov[2] = (struct iovec){ c, strlen(c) };
 	ok(journal_sendv(iov, 3) == 0, "journal_sendv");
-	ok(receive(&e) && e.well_formed && e.n == 3, "three fields");
+	/* libsystemd adds SYSLOG_IDENTIFIER when the entry has none. */
+	ok(receive(&e) && e.well_formed && e.n == 4, "three fields and one");
+	ok(equals(&e, "SYSLOG_IDENTIFIER", "test-journal"),
+	    "the one is SYSLOG_IDENTIFIER, from libsystemd");
 	ok(equals(&e, "A", "one") && !is_binary(&e, "A"), "a plain field");
 	ok(equals(&e, "B", "two\nlines") && is_binary(&e, "B"),
 	    "a value with a newline goes in the binary form");
@@ -203,7 +214,7 @@ test_sendv(void)
 	ok(journal_sendv(iov, JOURNAL_FIELDS_MAX + 1) == -1 && errno == EINVAL,
 	    "more than JOURNAL_FIELDS_MAX fields are refused");
 	ok(journal_sendv(iov, JOURNAL_FIELDS_MAX) == 0 && receive(&e) &&
-	    e.well_formed && e.n == JOURNAL_FIELDS_MAX,
+	    e.well_formed && e.n == JOURNAL_FIELDS_MAX + 1,
 	    "JOURNAL_FIELDS_MAX fields are fine");
 	ok(!receive(&e), "nothing was sent for the refused ones");
 }
@@ -292,9 +303,11 @@ test_proxy_peer(const char *dir)
 	log_init("sockmail-test", "192.0.2.1");
 }
 
-/* With the socket gone, a line goes to stderr and the session goes on. */
+/* With nobody listening on journald's socket, a line goes to stderr and
+ * the session goes on. (A socket that is gone altogether is libsystemd's
+ * "journal not available": it drops the entry and says it went.) */
 static void
-test_fallback(const char *dir, const char *path)
+test_fallback(const char *dir)
 {
 	char file[256], buf[4096];
 	FILE *f;
@@ -303,7 +316,10 @@ test_fallback(const char *dir, const char *path)
 
 	(void)close(sink);
 	sink = -1;
-	(void)unlink(path);
+	if (unlink(JOURNAL_SOCKET) != 0 ||
+	    (fd = open(JOURNAL_SOCKET, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0 ||
+	    close(fd) != 0)
+		abort();
 	(void)snprintf(file, sizeof(file), "%s/stderr", dir);
 	fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	saved = dup(STDERR_FILENO);
@@ -325,32 +341,112 @@ test_fallback(const char *dir, const char *path)
 	    "user=alice\n") != NULL, "a line the journal refused is on stderr");
 }
 
+/* Write s to the file at path; false if it cannot be written. */
+static bool
+write_file(const char *path, const char *s)
+{
+	size_t len = strlen(s);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	bool done;
+
+	if (fd < 0)
+		return false;
+	done = write(fd, s, len) == (ssize_t)len;
+	return close(fd) == 0 && done;
+}
+
+/* A private /run with an empty /run/systemd/journal in it: a mount
+ * namespace of our own, entered as root or, for anyone else, from a user
+ * namespace that maps us to root. */
+static bool
+private_run(void)
+{
+	char map[64];
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+
+	if (unshare(CLONE_NEWNS) != 0) {
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0 ||
+		    !write_file("/proc/self/setgroups", "deny"))
+			return false;
+		(void)snprintf(map, sizeof(map), "0 %lu 1", (unsigned long)uid);
+		if (!write_file("/proc/self/uid_map", map))
+			return false;
+		(void)snprintf(map, sizeof(map), "0 %lu 1", (unsigned long)gid);
+		if (!write_file("/proc/self/gid_map", map))
+			return false;
+	}
+	/* valgrind wants a type, though a propagation change takes none */
+	return mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) == 0 &&
+	    mount("test-journal", "/run", "tmpfs", MS_NOSUID | MS_NODEV,
+	    "mode=0755") == 0 &&
+	    mkdir("/run/systemd", 0755) == 0 &&
+	    mkdir("/run/systemd/journal", 0755) == 0;
+}
+
+/* journal_is_stderr: $JOURNAL_STREAM must name stderr exactly. */
+static void
+test_stream(void)
+{
+	char v[64];
+	struct stat st;
+
+	if (fstat(STDERR_FILENO, &st) != 0)
+		abort();
+	(void)unsetenv("JOURNAL_STREAM");
+	ok(!journal_is_stderr(), "no $JOURNAL_STREAM: not the journal");
+	(void)snprintf(v, sizeof(v), "%ju:%ju", (uintmax_t)st.st_dev,
+	    (uintmax_t)st.st_ino + 1);
+	(void)setenv("JOURNAL_STREAM", v, 1);
+	ok(!journal_is_stderr(), "another inode: not the journal");
+	(void)snprintf(v, sizeof(v), "%ju:%ju:", (uintmax_t)st.st_dev,
+	    (uintmax_t)st.st_ino);
+	(void)setenv("JOURNAL_STREAM", v, 1);
+	ok(!journal_is_stderr(), "a malformed value: not the journal");
+	(void)setenv("JOURNAL_STREAM", "", 1);
+	ok(!journal_is_stderr(), "an empty value: not the journal");
+	(void)unsetenv("SOCKMAIL_LOG");
+	log_init("sockmail-test", "192.0.2.1");
+	ok(log_backend() == LOG_TO_STDERR, "log_init keeps stderr then");
+	(void)snprintf(v, sizeof(v), "%ju:%ju", (uintmax_t)st.st_dev,
+	    (uintmax_t)st.st_ino);
+	(void)setenv("JOURNAL_STREAM", v, 1);
+	ok(journal_is_stderr(), "stderr's device and inode: the journal");
+}
+
 int
 main(void)
 {
 	char dir[] = "/tmp/test-journal.XXXXXX";
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
+	if (!private_run()) {
+		printf("1..0 # SKIP no private mount namespace for a test "
+		    "journald socket: %s\n", strerror(errno));
+		return 0;
+	}
 	if (mkdtemp(dir) == NULL)
 		abort();
-	(void)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/socket", dir);
+	(void)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", JOURNAL_SOCKET);
 	sink = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (sink < 0 || bind(sink, (struct sockaddr *)&sun, sizeof(sun)) < 0)
 		abort();
 
-	ok(journal_open_path("/nonexistent/journal/socket") == 0 &&
-	    !journal_available(), "no socket, no journal");
-	ok(journal_open_path(sun.sun_path) == 0 && journal_available(),
-	    "the test socket is a journal");
+	test_stream();
 	(void)unsetenv("SOCKMAIL_LOG");
 	(void)unsetenv("SOCKMAIL_DEBUG");
 	log_init("sockmail-test", "192.0.2.1");
 	ok(log_backend() == LOG_TO_JOURNAL, "log_init picks the journal");
+	(void)setenv("SOCKMAIL_LOG", "stderr", 1);
+	log_init("sockmail-test", "192.0.2.1");
+	ok(log_backend() == LOG_TO_STDERR, "unless SOCKMAIL_LOG=stderr");
+	(void)unsetenv("SOCKMAIL_LOG");
+	log_init("sockmail-test", "192.0.2.1");
 
 	test_event();
 	test_sendv();
 	test_proxy_peer(dir);
-	test_fallback(dir, sun.sun_path);
+	test_fallback(dir);
 
 	fixture_rm_tree(dir);
 	return done_testing();
