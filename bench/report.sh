@@ -2,9 +2,10 @@
 # Variables come from, and go to, bench/run.sh, which sources this file.
 # shellcheck disable=SC2034,SC2154
 # bench/report.sh: bench/run.sh's markdown report from $work/results (see
-# measure.sh for its lines): medians with min-max, ratios, the issue's
-# goals, the cost of the distributed store (gfs1 / gfs2 ÷ sockmail), and
-# the CPU of the load generator next to the server's.
+# measure.sh for its lines): medians with min-max, ratios, the
+# performance goals of bench/README.md, the cost of the distributed store
+# (gfs1 / gfs2 ÷ sockmail), and the CPU of the load generator next to the
+# server's.
 
 report() {
 	local host

@@ -5,7 +5,7 @@
 # the same mail, on loopback; every target started and stopped here, the
 # scenarios interleaved (floor, fsync floor, sockmail, sockmail-xinetd,
 # postfix, gfs1, gfs2, floor, ...) for RUNS rounds. Prints a markdown table of
-# medians, ratios and the issue's goals, and writes it to
+# medians, ratios and the performance goals, and writes it to
 # bench/results/<UTC time>.md and bench/results/latest.md. See
 # bench/README.md. A benchmark, not a test: not run by make check.
 #
@@ -97,8 +97,9 @@ mkbox() {	# USER COUNT [make-mailbox args...]
 	mkdir -p "$work/dc/home/$u/mail"
 	to_mbox <"$root/USERS/$u/my_mailbox.txt" >"$work/dc/home/$u/mbox"
 }
-# sockmail's format (SPEC §3) to mbox: a From_ line before each message,
-# dot-stuffing undone, From_ lines in content quoted, a blank line after.
+# sockmail's format (sockmail-mailbox(5)) to mbox: a From_ line before each
+# message, dot-stuffing undone, From_ lines in content quoted, a blank line
+# after.
 to_mbox() {
 	awk 'BEGIN { start = 1 }
 	start { print "From sender@example.org Fri Nov 27 21:04:00 2026"; start = 0 }

@@ -3,9 +3,9 @@
  *
  * 1. A delivery appends a record to it: the store must keep every byte up
  *    to the last "." line (giving a last "." its LF), cut a tail only when
- *    it is a killed delivery's (SPEC §3), move any other tail byte for
- *    byte to one side file, and put the record right after. Checked
- *    against a plain forward reading of the format below.
+ *    it is a killed delivery's (sockmail-mailbox(5)), move any other tail
+ *    byte for byte to one side file, and put the record right after.
+ *    Checked against a plain forward reading of the format below.
  * 2. The POP3 maildrop opens it (the message index persists from one
  *    input to the next and must notice the change), reads every message,
  *    deletes every other one and rewrites; a second login must then find
@@ -31,9 +31,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Where the whole messages of data end (SPEC §3), read forwards: after
- * the last "." line, or at the end when the file ends in a "." (or ".\r")
- * alone on its line, which then needs its LF. */
+/* Where the whole messages of data end (sockmail-mailbox(5)), read
+ * forwards: after the last "." line, or at the end when the file ends in
+ * a "." (or ".\r") alone on its line, which then needs its LF. */
 static size_t
 reference_whole(const uint8_t *d, size_t n, bool *needs_lf)
 {

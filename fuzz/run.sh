@@ -37,7 +37,8 @@ seed() {	# HARNESS: fill corpus-HARNESS from the test fixtures
 		for f in "$top"/tests/data/*/*.mailbox "$top"/tests/data/*/*.mbox-*; do
 			[ -f "$f" ] && cp "$f" "$dir/$(basename "$f")"
 		done
-		# What the store must tell apart at a mailbox's end (SPEC §3).
+		# What the store must tell apart at a mailbox's end
+		# (sockmail-mailbox(5)).
 		rec='From: a@x\nTo: b@x\nSubject: s\nReceived: 2026-11-27 : 21 : 04\nbody\n..dot\n.\n'
 		printf %b "$rec" | sed 's/$/\r/' >"$dir/seed-crlf"
 		{ printf %b "$rec" | sed 's/$/\r/'; printf 'From: x\r\n.\r'; } >"$dir/seed-crlf-no-lf"

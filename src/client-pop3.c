@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* mail_client's Mail Management over POP3 (RFC 1939, SPEC §6). */
+/* mail_client's Mail Management over POP3 (RFC 1939; mail_client(1)). */
 #include "config.h"
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* mail_client's Mail Sending: read the typed message, check its format
- * (SPEC §6), send it over SMTP. */
+ * (mail_client(1), FORMAT RULES), send it over SMTP. */
 #include "config.h"
 
 #include <stdio.h>

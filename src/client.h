@@ -13,7 +13,7 @@
 #include "transport.h"
 
 #define CLIENT_LINE_MAX		1024	/* a server's reply line, a typed line */
-#define CLIENT_SUBJECT_MAX	150	/* SPEC §6 */
+#define CLIENT_SUBJECT_MAX	150	/* mail_client(1) FORMAT RULES */
 #define CLIENT_TIMEOUT_DEFAULT	30
 
 /* When to speak TLS over SMTP (STARTTLS) and POP3 (STLS). */
@@ -106,7 +106,8 @@ struct typed_mail {
 	size_t	nbody;
 };
 
-/* Read a message typed in SPEC §6's form up to its "." line, and check it.
+/* Read a message typed as mail_client(1) FORMAT RULES says, up to its "."
+ * line, and check it.
  * Returns 0 when it is right; 1 after printing "This is an incorrect
  * format" and the reason; -1 at the end of input. */
 int	mail_read(struct typed_mail *m);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* mail_client: the write-up's HomeClient. Send mail over SMTP, manage the
- * mailbox over POP3, from a terminal or a script (SPEC §6). */
+ * mailbox over POP3, from a terminal or a script (mail_client(1)). */
 #include "config.h"
 
 #include <errno.h>

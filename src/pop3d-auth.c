@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* sockmail-pop3d's AUTHORIZATION commands: USER and PASS, APOP, and SASL
- * AUTH PLAIN (RFC 1939, RFC 5034, SPEC §5, §7). Every way in waits what
- * the client's address has earned in the penalty table before the
+ * AUTH PLAIN (RFC 1939, RFC 5034; sockmail-pop3d(8)). Every way in waits
+ * what the client's address has earned in the penalty table before the
  * password is checked, and ends in finish_login, so each costs the same on
  * failure and opens the maildrop the same way on success. */
 #include "config.h"

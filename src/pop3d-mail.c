@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* sockmail-pop3d's TRANSACTION commands: STAT, LIST, RETR, TOP, DELE, UIDL
- * and RSET (RFC 1939 5, SPEC §5). RETR and TOP stream from the mailbox. */
+ * and RSET (RFC 1939 5, sockmail-pop3d(8)). RETR and TOP stream from the
+ * mailbox. */
 #include "config.h"
 
 #include <errno.h>
@@ -197,9 +198,9 @@ range_next(struct range_reader *r)
 }
 
 /* Send the stored lines in [from, to) with CRLF endings, at most max_lines
- * of them: a stored line ends in LF or CR LF (SPEC §3), and goes out the
- * same either way. *reached_out is the offset after the last line sent.
- * Returns 0, or -1 when the mailbox cannot be read. */
+ * of them: a stored line ends in LF or CR LF (sockmail-mailbox(5)), and
+ * goes out the same either way. *reached_out is the offset after the last
+ * line sent. Returns 0, or -1 when the mailbox cannot be read. */
 static int
 send_lines(struct pop3_session *s, struct range_reader *r, off_t from,
     off_t to, uint64_t max_lines, off_t *reached_out)

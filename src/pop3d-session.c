@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* sockmail-pop3d's session: the command table, CAPA, STLS and QUIT
- * (RFC 1939, RFC 2595, SPEC §5, §7). */
+ * (RFC 1939, RFC 2595; sockmail-pop3d(8)). */
 #include "config.h"
 
 #include <errno.h>
@@ -19,9 +19,9 @@
 #define REPLY_GOODBYE	"+OK Thanks for using POP3 server"
 #define REPLY_JUNK	"-ERR too many commands without progress"
 
-/* When a command counts as junk (SPEC 4's cap on commands that make no
- * progress, applied to POP3): only a login and reading or deleting a
- * given message are progress. */
+/* When a command counts as junk (the cap on commands that make no
+ * progress, sockmail-pop3d(8) LIMITS): only a login and reading or
+ * deleting a given message are progress. */
 enum pop3_junk {
 	JUNK_ALWAYS,		/* whatever its reply */
 	JUNK_ON_ERR,		/* when it fails; success is progress */

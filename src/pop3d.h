@@ -75,7 +75,8 @@ struct pop3_session {
 };
 
 /* Run one whole POP3 session over t: greeting, commands until QUIT, end of
- * input or timeout. Returns the exit status (SPEC §1). */
+ * input or timeout. Returns the exit status (sockmail-pop3d(8),
+ * EXIT STATUS). */
 int	pop3_session_run(const struct pop3_config *cfg, struct transport *t);
 
 /* Queue one reply line; CRLF is added. */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* sockmail-smtpd's DATA: receive the message into the spool, then deliver
- * it to every recipient or to none (SPEC §4). */
+ * it to every recipient or to none (sockmail-smtpd(8)). */
 #include "config.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* sockmail-smtpd's session: the command table and every command but DATA's
- * body (SPEC §4). */
+ * body (sockmail-smtpd(8)). */
 #include "config.h"
 
 #include <errno.h>
@@ -39,7 +39,7 @@
 struct smtp_cmd {
 	struct session_cmd	 cmd;	/* allowed: bits of enum smtp_state */
 	void			(*run)(struct smtp_session *, char *arg);
-	bool			 junk;	/* never progress (SPEC 4) */
+	bool			 junk;	/* no progress: see junk_command */
 };
 
 static const char *const state_names[] = {
@@ -49,8 +49,8 @@ static const char *const state_names[] = {
 	[SMTP_RCPT] = "rcpt",
 };
 
-/* Every 5xx reply counts as an error (SPEC 4); text is a reply, or the
- * format of one, which starts with its code. */
+/* Every 5xx reply counts as an error (sockmail-smtpd(8), LIMITS); text is
+ * a reply, or the format of one, which starts with its code. */
 static void
 count_reply(struct smtp_session *s, const char *text)
 {
@@ -89,10 +89,10 @@ enhanced_code_len(const char *text)
 
 /* How much of a reply, its format or its text, to leave out after the
  * basic code "NNN ": its enhanced code, outside EHLO mode. RFC 2034 5
- * would send the codes to every client; SPEC 4 keeps them to clients that
- * said EHLO, so that a HELO session reads exactly as the write-up's. The
- * format's own literal prefix is looked at, never what an argument put
- * there. */
+ * would send the codes to every client; sockmail keeps them to clients
+ * that said EHLO, so that a HELO session reads exactly as the write-up's
+ * (sockmail-smtpd(8), ENHANCED STATUS CODES). The format's own literal
+ * prefix is looked at, never what an argument put there. */
 static size_t
 reply_skip(const struct smtp_session *s, const char *fmt)
 {
@@ -134,12 +134,12 @@ smtp_close(struct smtp_session *s, enum smtp_close_why why)
 	s->exit_status = why == SMTP_CLOSE_LOCAL ? 1 : 0;
 }
 
-/* One more command without progress (SPEC 4). The 101st since the last
- * message accepted is answered 421 instead of being carried out, and the
- * session ends: returns true then. The count starts again at every
- * message accepted, so a client that sends many messages over one
- * connection with RSET between them (a connection cache) is never cut
- * off, while one that only keeps its slot busy is. */
+/* One more command without progress (sockmail-smtpd(8), LIMITS). The
+ * 101st since the last message accepted is answered 421 instead of being
+ * carried out, and the session ends: returns true then. The count starts
+ * again at every message accepted, so a client that sends many messages
+ * over one connection with RSET between them (a connection cache) is
+ * never cut off, while one that only keeps its slot busy is. */
 static bool
 junk_command(struct smtp_session *s)
 {
@@ -452,7 +452,8 @@ rcpt_path(struct smtp_session *s, char *arg)
 	if (check_address_charset(s, addr, "recipient") < 0)
 		return;
 	(void)str_copy_n(local, sizeof(local), addr, (size_t)(at - addr));
-	/* Logins are ASCII (SPEC 2): a UTF-8 local part is no user. */
+	/* Logins are ASCII (sockmail-userinfo(5)): a UTF-8 local part is no
+	 * user. */
 	if (!userdb_login_valid(local)) {
 		log_event(LOG_INFO, "reject", "no such user: %s", addr);
 		smtp_reply(s, REPLY_NO_USER);
@@ -478,8 +479,9 @@ rcpt_path(struct smtp_session *s, char *arg)
 			smtp_reply(s, "452 4.5.3 Too many recipients");
 			return;
 		}
-		/* SPEC §1 -q: a mailbox at its quota takes no message; the
-		 * end of DATA checks the message itself. */
+		/* -q: a mailbox at its quota takes no message; the end of
+		 * DATA checks the message itself (sockmail-smtpd(8),
+		 * QUOTAS). */
 		if (deliver_mailbox_full(s->cfg->root_fd, user.login,
 		    s->cfg->quota)) {
 			log_event(LOG_INFO, "reject", "mailbox of %s full "
@@ -657,7 +659,8 @@ idle_timeout(void *owner)
 	smtp_close(s, SMTP_CLOSE_TIMEOUT);
 }
 
-/* SPEC 4: right after the 20th 5xx reply, 421 and the end. */
+/* Right after the 20th 5xx reply, 421 and the end (sockmail-smtpd(8),
+ * LIMITS). */
 static void
 count_errors(void *owner)
 {

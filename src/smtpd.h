@@ -17,7 +17,7 @@
 #define SMTP_PATH_MAX		256	/* RFC 5321 4.5.3.1.3 */
 #define SMTP_RCPT_MAX		100	/* RFC 5321 4.5.3.1.8 */
 #define SMTP_ERRORS_MAX		20	/* 5xx replies before we hang up */
-#define SMTP_JUNK_MAX		100	/* commands without progress, SPEC 4 */
+#define SMTP_JUNK_MAX		100	/* sockmail-smtpd(8) LIMITS */
 
 /* A local fault (a disk, a file, memory): the client may try again. */
 #define SMTP_REPLY_LOCAL	"451 4.3.0 Requested action aborted: local " \
@@ -78,14 +78,16 @@ struct smtp_session {
 };
 
 /* Run one whole SMTP session over t: greeting, commands until QUIT, end of
- * input, timeout or too many errors. Returns the exit status (SPEC §1). */
+ * input, timeout or too many errors. Returns the exit status
+ * (sockmail-smtpd(8), EXIT STATUS). */
 int	smtp_session_run(const struct smtp_config *cfg, struct transport *t);
 
 /* Queue one reply line (CRLF added). A 5xx reply counts as an error.
  * Every reply but the greeting, the EHLO lines and 354 is written with
  * its RFC 3463 enhanced code right after the basic one ("250 2.1.0 <%s>...
  * Sender ok"); outside EHLO mode the code and its blank are left out, so
- * a HELO session reads exactly as SPEC 4's table. */
+ * a HELO session reads exactly as the write-up's (sockmail-smtpd(8),
+ * ENHANCED STATUS CODES and EXAMPLES). */
 void	smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 

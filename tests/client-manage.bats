@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# mail_client's Mail Management (SPEC §6): login (and asking again), the
-# listing, STAT, LIST, RETR, DELE and QUIT against sockmail-pop3d on
+# mail_client's Mail Management (mail_client(1)): login (and asking again),
+# the listing, STAT, LIST, RETR, DELE and QUIT against sockmail-pop3d on
 # loopback (IPv4, IPv6, a host name), at a terminal, and against servers
 # that stall, refuse, or answer garbage.
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
-# mail_client's Mail Sending (SPEC §6): the typed message's format checks,
-# the SMTP dialogue with sockmail-smtpd on loopback (IPv4, IPv6, a host
-# name), and servers that stall, refuse, or answer garbage.
+# mail_client's Mail Sending (mail_client(1)): the typed message's format
+# checks, the SMTP dialogue with sockmail-smtpd on loopback (IPv4, IPv6, a
+# host name), and servers that stall, refuse, or answer garbage.
 
 load helpers
 load net
@@ -141,7 +141,8 @@ ${MENU}"
 }
 
 @test "a subject of 150 non-ASCII characters (UTF-8) is accepted, of 151 refused" {
-	# SPEC §6 counts characters: "é" is one character (two bytes in UTF-8).
+	# mail_client(1) FORMAT RULES counts characters: "é" is one
+	# character (two bytes in UTF-8).
 	local subject
 	subject=$(printf 'é%.0s' {1..150})
 	run -0 client_script bob bobpass 1 \
@@ -219,7 +220,8 @@ ${MENU}"
 	    "$(mail_to bob@test.example Dots ".leading dot" ".." "...three" \
 	    " . not a dot line")" 2 "RETR 1" QUIT
 	assert_output --partial "Mail sent successfully"
-	# SPEC §3: content lines that begin with "." are stored with one more.
+	# sockmail-mailbox(5): content lines that begin with "." are stored
+	# with one more.
 	assert_mailbox bob <<-'EOF'
 	From: bob@test.example
 	To: bob@test.example

@@ -1,9 +1,9 @@
 #!/usr/bin/env bats
-# mail_client at a real terminal (SPEC §6): tmux runs it in a pane of a
-# fixed size, types into it and reads the screen, against the real
+# mail_client at a real terminal (mail_client(1)): tmux runs it in a pane of
+# a fixed size, types into it and reads the screen, against the real
 # handlers under systemd-socket-activate on loopback. The password must
-# never show; a whole session (send, list, RETR, DELE, QUIT) works as a
-# user sees it, and QUIT ends the program with status 0.
+# never show; a whole session (send, list, RETR, DELE, QUIT) works as a user
+# sees it, and QUIT ends the program with status 0.
 #
 # Each case runs twice: in clear text, and with TLS (STARTTLS and STLS,
 # the client trusting only the suite's self-signed certificate for

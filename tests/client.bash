@@ -195,7 +195,7 @@ wait_handlers_done() {
 }
 
 # mail_to RCPT SUBJECT BODY...: the lines of a message from bob typed in
-# SPEC §6's form, "." line included.
+# the form of mail_client(1) FORMAT RULES, "." line included.
 mail_to() {
 	local rcpt=$1 subject=$2
 	shift 2

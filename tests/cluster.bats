@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
-# More than one machine (SPEC §2, issue 14): two hosts serve one mail root
-# kept on a GlusterFS volume with its default options, each through its
-# own FUSE mount, behind HAProxy (send-proxy-v2; the handlers run with
+# More than one machine (README, "More than one machine";
+# sockmail-mailbox(5) LOCKING): two hosts serve one mail root kept on a
+# GlusterFS volume with its default options, each through its own FUSE
+# mount, behind HAProxy (send-proxy-v2; the handlers run with
 # -P). tests/cluster.bash builds the topology on this machine: a private
 # glusterd, one brick in a temporary folder, two mounts, per-host
 # listeners on 127.0.0.2 and 127.0.0.3 (each in a UTS namespace named

@@ -1,10 +1,10 @@
 #!/usr/bin/env bats
-# Deadlines (SPEC §1 -t, -T): each whole line a client sends and each
-# reply write must be done within -t, and the whole session within -T,
-# however the client drips its bytes or stops reading. Each case runs the
-# handler over TCP under systemd-socket-activate and a stalling client of
-# tests/tools/slowclient.py, which reports how long the server took to
-# cut it off: within the deadline plus a second.
+# Deadlines (-t and -T in sockmail-smtpd(8) and sockmail-pop3d(8)): each
+# whole line a client sends and each reply write must be done within -t, and
+# the whole session within -T, however the client drips its bytes or stops
+# reading. Each case runs the handler over TCP under systemd-socket-activate
+# and a stalling client of tests/tools/slowclient.py, which reports how long
+# the server took to cut it off: within the deadline plus a second.
 
 load helpers
 load net

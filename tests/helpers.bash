@@ -90,8 +90,8 @@ put_messages() {
 }
 
 # normalise_mailbox [FILE]: the Received: time is the one field that
-# changes from run to run (SPEC §3 format), so it becomes <time>. C locale:
-# mailboxes hold any bytes.
+# changes from run to run (sockmail-mailbox(5)), so it becomes <time>. C
+# locale: mailboxes hold any bytes.
 normalise_mailbox() {
 	LC_ALL=C sed -E \
 	    's/^Received: [0-9]{4}-[0-9]{2}-[0-9]{2} : [0-9]{2} : [0-9]{2}$/Received: <time>/' \
@@ -150,7 +150,7 @@ report_checker_findings() {
 }
 
 # check_wire OUT ERR: print what is wrong with a handler's raw replies
-# (SPEC §4: every reply line is a code and ends in CRLF) and its stderr
+# (RFC 5321 4.2: every reply line is a code and ends in CRLF) and its stderr
 # (sanitizer reports); print nothing when all is well.
 check_wire() {
 	local bad
@@ -242,8 +242,8 @@ check_pop3_wire() {
 # -d $MAILROOT -n test.example -f 0 and then OPTIONs (the last of an option
 # wins, so OPTIONs may set -n or -f), and print its replies without CR; the
 # APOP timestamp of an -a greeting becomes <PID.SECONDS.NANOS@DOMAIN> (the
-# form pop3-decisions.md gives), the one field that changes from run to
-# run. The status is the handler's. Raw replies and stderr (the log, with
+# form sockmail-pop3d(8) gives under -a), the one field that changes from
+# run to run. The status is the handler's. Raw replies and stderr (the log, with
 # SOCKMAIL_LOG=stderr) stay in $BATS_TEST_TMPDIR/pop3d.{out,err}; wire
 # problems are added to wire.problems, as smtpd_filter does.
 pop3d_filter() {
@@ -400,7 +400,7 @@ run_transcript() {
 	return "$bad"
 }
 
-# --- tails moved aside (SPEC §3) ----------------------------------------------
+# --- tails moved aside (sockmail-mailbox(5)) ---------------------------------
 
 # side_files LOGIN: the names of the side files in LOGIN's folder
 # (my_mailbox.txt.tail.*), one a line, sorted; nothing when there are none.

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""The hostile corpus (issue 6): feed sockmail-smtpd and sockmail-pop3d
+"""The hostile corpus: feed sockmail-smtpd and sockmail-pop3d
 random bytes, huge lines, NULs, odd line endings, floods, path tricks and
 broken mail roots, each case in a fresh mail root, and check that
 
@@ -13,9 +13,8 @@ broken mail roots, each case in a fresh mail root, and check that
 3. the mail root is unchanged apart from the deliveries, POP3 logins and
    POP3 UPDATEs the case declares;
 
-plus the replies the spec fixes for that input (SPEC §4, §5 and the reply
-texts in the smtp/pop3 decision notes): among them issue 15's enhanced
-codes after EHLO (and none after HELO), SMTPUTF8, bare CR in DATA and the
+plus the replies sockmail-smtpd(8) and sockmail-pop3d(8) give for that
+input (their REPLIES sections): among them the enhanced codes after EHLO (and none after HELO), SMTPUTF8, bare CR in DATA and the
 cap on commands without progress in both handlers.
 
 Usage: python3 tests/hostile.py [BUILDDIR]. The environment's
@@ -58,7 +57,7 @@ IS_ROOT = os.geteuid() == 0
 OVERRIDE_CAPS = "-dac_override,-dac_read_search"
 
 # ---------------------------------------------------------------------------
-# Reply texts (smtp-decisions.md, pop3-decisions.md).
+# Reply texts (sockmail-smtpd(8) REPLIES, sockmail-pop3d(8) REPLIES).
 
 S_GREETING = f"220 {DOMAIN} Service ready"
 S_HELO = "250 OK Hello client.example"
@@ -79,7 +78,7 @@ S_LOCAL_ERROR = "451 Requested action aborted: local error in processing"
 S_TOO_MANY = "452 Too many recipients"
 S_TOO_BIG = "552 Message size exceeds fixed maximum message size"
 S_NUL_DATA = "554 Message contains NUL characters"
-# -q (SPEC §1), after EHLO: the enhanced code stays in the text.
+# -q (sockmail-smtpd(8) QUOTAS), after EHLO: the enhanced code stays in the text.
 S_QUOTA_FULL = "452 4.2.2 Mailbox full"
 S_QUOTA_OVER = "552 5.2.2 Mailbox full, message would exceed quota"
 S_BARE_CR = "554 Message contains bare CR"
@@ -107,7 +106,7 @@ P_CAPA = ["+OK Capability list follows", "USER", "TOP", "UIDL", "RESP-CODES",
 
 
 def ehlo_lines(size: int = 10485760) -> list[str]:
-    """The EHLO reply to client.example (SPEC §4's order)."""
+    """The EHLO reply to client.example, in sockmail-smtpd(8)'s order."""
     return [f"250-{DOMAIN} Hello client.example", "250-PIPELINING", "250-8BITMIME",
             f"250-SIZE {size}", "250-ENHANCEDSTATUSCODES", "250-SMTPUTF8", "250 HELP"]
 
@@ -127,7 +126,7 @@ E_CLOSING = esc(S_CLOSING, "4.7.0")     # too many errors or junk commands
 E_SYNTAX = esc(S_SYNTAX, "5.5.4")
 
 # ---------------------------------------------------------------------------
-# Mailbox records (SPEC §3).
+# Mailbox records (sockmail-mailbox(5)).
 
 RECEIVED_LINE = re.compile(rb"Received: \d{4}-\d{2}-\d{2} : \d{2} : \d{2}")
 
@@ -159,7 +158,7 @@ OUTSIDE_TARGET = b"outside the mail root: never to be written\n"
 def pop3_size(message: bytes) -> int:
     """A stored message's POP3 size: CRLF endings, dot-stuffing not counted.
     A CR right before a stored line's LF is part of its line ending, not of
-    the line (SPEC section 3); any other CR is content."""
+    the line (sockmail-mailbox(5)); any other CR is content."""
     lines = message.split(b"\n")[:-2]       # drop the "." line and the end
     return sum(len(line) - line.endswith(b"\r") - line.startswith(b".") + 2
                for line in lines)
@@ -327,7 +326,7 @@ def check_pop3_wire(raw: bytes) -> tuple[list[str], list[str]]:
 
 
 def smtp_session_problems(replies: list[str]) -> list[str]:
-    """SPEC §4 rules that hold in every session: nothing after 221 or 421,
+    """sockmail-smtpd(8) rules that hold in every session: nothing after 221 or 421,
     and the 20th 5xx reply is followed at once by the 421 (with its
     enhanced code after EHLO)."""
     problems, errors = [], 0
@@ -865,7 +864,7 @@ def line_ending_cases() -> list[Case]:
              expect_in_order(*LOGIN_REPLIES, P_BYE)),
     ]
 
-# End of data (SPEC §4): only a "." line ended like the DATA line, after a
+# End of data (sockmail-smtpd(8)): only a "." line ended like the DATA line, after a
 # line ended the same way, ends the message. Each case sends line1, the
 # edge, "after" and then a proper end, so the stored content shows whether
 # the edge ended the data.
@@ -944,7 +943,8 @@ def smtp_flood_cases() -> list[Case]:
     rcpts = [f"RCPT TO:<user{n % 200:03d}@test.example>" for n in range(10_000)]
     transactions = [line for n in range(100) for line in
                     (ENVELOPE[1], ENVELOPE[2], "DATA", f"message {n}", ".")]
-    # Every kind of 5xx counts towards the 20 (SPEC §4), 4xx and 2xx not.
+    # Every kind of 5xx counts towards the 20 (sockmail-smtpd(8) LIMITS),
+    # 4xx and 2xx not.
     mixed = [("MAIL FROM:<a@b>", S_SEQUENCE), ("HELO", S_SYNTAX), ("X" * 600, S_TOO_LONG),
              (b"NO\0OP", S_NUL_COMMAND), ("", S_UNKNOWN), ("VRFY", S_SYNTAX),
              ("DATA", S_SEQUENCE), (ENVELOPE[0], S_HELO), (ENVELOPE[1], S_SENDER),
@@ -1067,7 +1067,7 @@ def huge_message_cases() -> list[Case]:
              expect_replies(S_GREETING, S_HELO, S_TOO_BIG, S_TOO_BIG, S_BYE), options=limit),
     ]
 
-# Quotas (-q, SPEC §1). The sessions use EHLO, whose replies keep their
+# Quotas (-q, sockmail-smtpd(8) QUOTAS). The sessions use EHLO, whose replies keep their
 # enhanced codes: the quota replies are checked whole, the others by their
 # basic codes (expect_codes).
 
@@ -1086,7 +1086,7 @@ EHLO_ENVELOPE = ("EHLO client.example", *ENVELOPE[1:])
 
 def x_record_length(*logins: str) -> int:
     """The length of the record of a message of one line "x" to logins
-    (SPEC §3): its To: is the envelope's."""
+    (sockmail-mailbox(5)): its To: is the envelope's."""
     to = ", ".join(f"{login}@test.example" for login in logins)
     return len(mailbox_record("sender@example.org", to, "", ["x"]))
 
@@ -1632,8 +1632,9 @@ def penalty_trap_cases() -> list[Case]:
                              r"session\); failures: login 3; answered after 0 s ")),
     ]
     return cases
-# ESMTP (SPEC §4, issue 15): enhanced status codes after EHLO only,
-# SMTPUTF8, bare CR in DATA, and the cap on commands without progress.
+# ESMTP (sockmail-smtpd(8), ENHANCED STATUS CODES): enhanced status codes
+# after EHLO only, SMTPUTF8, bare CR in DATA, and the cap on commands
+# without progress.
 
 EHLO = "EHLO client.example"
 E_ENVELOPE = (EHLO, "MAIL FROM:<sender@example.org>", "RCPT TO:<bob@test.example>")
@@ -1688,7 +1689,7 @@ def esmtp_cases() -> list[Case]:
         smtp("esmtp: every refusal after EHLO carries its code; the 20th 5xx gets 421 4.7.0",
              lines(EHLO, *errors), expect_enhanced_codes,
              expect_replies(*error_session_replies(True)), options=("-s", "1000")),
-        smtp("esmtp: every refusal after HELO is as SPEC §4's table; the 20th 5xx gets 421",
+        smtp("esmtp: every refusal after HELO reads as in sockmail-smtpd(8) REPLIES; the 20th 5xx gets 421",
              lines(ENVELOPE[0], *errors), expect_no_enhanced_codes,
              expect_replies(*error_session_replies(False)), options=("-s", "1000")),
         smtp("esmtp: HELO turns the codes off, EHLO on again",
@@ -1939,7 +1940,7 @@ def process_problems(case: Case, err: bytes, status: int | None) -> list[str]:
 
 
 MAILBOX_PATH = re.compile(r"root/USERS/([^/]+)/my_mailbox\.txt")
-# SPEC section 3: my_mailbox.txt.tail.<UTC time>.<host>.<pid>
+# sockmail-mailbox(5): my_mailbox.txt.tail.<UTC time>.<host>.<pid>
 SIDE_PATH = re.compile(r"root/USERS/([^/]+)/my_mailbox\.txt\.tail\.\d{8}T\d{6}Z\.%s\.\d+"
                        % re.escape(os.uname().nodename))
 INDEX_PATH = re.compile(r"root/USERS/([^/]+)/my_mailbox\.idx")

@@ -1,9 +1,9 @@
 #!/usr/bin/env bats
-# Commands without progress (SPEC §4, issue 15): the 101st since the last
-# message accepted ends an SMTP session with 421; POP3 gets the same cap
-# before and after login. Over TCP through systemd-socket-activate, with
-# Python's smtplib and poplib taking one reply per command as real
-# clients do, and through pipes for the exit status.
+# Commands without progress (sockmail-smtpd(8) and sockmail-pop3d(8),
+# LIMITS): the 101st since the last message accepted ends an SMTP session
+# with 421; POP3 gets the same cap before and after login. Over TCP through
+# systemd-socket-activate, with Python's smtplib and poplib taking one reply
+# per command as real clients do, and through pipes for the exit status.
 
 # shellcheck disable=SC2046 # the words of `times` are meant to split
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bats
-# The seed-compatible launchers (SPEC §1): `mailserver_smtp MY_PORT` and
-# `popserver POP3_PORT`, run in a mail root as the current directory, serve
-# the handlers there on that port; a wrong call is a usage error (exit 2).
-# They are the built ones, from $abs_top_builddir/src, which find the
-# handlers beside themselves.
+# The write-up's launchers (README, "By hand"): `mailserver_smtp MY_PORT`
+# and `popserver POP3_PORT`, run in a mail root as the current directory,
+# serve the handlers there on that port; a wrong call is a usage error
+# (exit 2). They are the built ones, from $abs_top_builddir/src, which find
+# the handlers beside themselves.
 
 load helpers
 load net

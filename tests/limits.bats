@@ -1,11 +1,11 @@
 #!/usr/bin/env bats
-# Resource bounds (issue 6): a handler's memory stays bounded whatever it
-# is sent or finds. Each test runs the handler under an address-space
-# limit (prlimit --as, what `ulimit -v` sets) below the data it handles:
-# 64 MiB messages, 200 MiB over the size limit, 100 MiB lines, a mailbox
-# of 100,000 messages plus a 48 MiB one. A handler that read a
-# message, a line or a mailbox into memory would fail its allocation and
-# answer 421 / -ERR instead of the replies asserted here.
+# Resource bounds: a handler's memory stays bounded whatever it is sent or
+# finds. Each test runs the handler under an address-space limit (prlimit
+# --as, what `ulimit -v` sets) below the data it handles: 64 MiB messages,
+# 200 MiB over the size limit, 100 MiB lines, a mailbox of 100,000 messages
+# plus a 48 MiB one. A handler that read a message, a line or a mailbox into
+# memory would fail its allocation and answer 421 / -ERR instead of the
+# replies asserted here.
 
 load helpers
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
-# The handlers' log (SPEC §8): one line per session event on stderr when
-# stderr is a plain file; never a log line to the client, also when fds 0,
-# 1 and 2 are all the client's socket (as under xinetd).
+# The handlers' log (sockmail-smtpd(8) LOGGING): one line per session event
+# on stderr when stderr is a plain file; never a log line to the client,
+# also when fds 0, 1 and 2 are all the client's socket (as under xinetd).
 
 load helpers
 load net

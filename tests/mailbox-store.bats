@@ -1,11 +1,11 @@
 #!/usr/bin/env bats
-# The mailbox store (src/lib/store.h; SPEC §3, §4, §5), checked byte for
+# The mailbox store (src/lib/store.h; sockmail-mailbox(5)), checked byte for
 # byte on the file: CRLF mailboxes read as their LF form and kept as they
-# are; whatever follows the last "." line either cut off (only what a
-# killed delivery leaves: text, then the NULs of its room) or moved whole
-# to my_mailbox.txt.tail.<time>.<host>.<pid>; deliveries killed at random
-# points inside the append; an fsync that fails while a POP3 UPDATE waits
-# to replace the mailbox. The messages are tests/data/pop3-update/*.msg:
+# are; whatever follows the last "." line either cut off (only what a killed
+# delivery leaves: text, then the NULs of its room) or moved whole to
+# my_mailbox.txt.tail.<time>.<host>.<pid>; deliveries killed at random
+# points inside the append; an fsync that fails while a POP3 UPDATE waits to
+# replace the mailbox. The messages are tests/data/pop3-update/*.msg:
 # one.msg (164 octets on the wire), two.msg (130), three.msg (146).
 
 load helpers

@@ -1,10 +1,10 @@
 #!/usr/bin/env bats
 # The POP3 maildrop lock and the UPDATE rewrite against deliveries, crashes
-# and each other (SPEC §5 "Maildrop lock", "UPDATE at QUIT"; §4 "Appends
-# hold a short exclusive lock"; src/lib/store.h and maildrop.c): one session
-# per maildrop, freed however the holder ends; deliveries never wait for a
-# session; no message lost or doubled, and a kill -9 at any moment of an
-# UPDATE leaves the old or the new mailbox, whole.
+# and each other (sockmail-pop3d(8); sockmail-mailbox(5) LOCKING;
+# src/lib/store.h and maildrop.c): one session per maildrop, freed however
+# the holder ends; deliveries never wait for a session; no message lost or
+# doubled, and a kill -9 at any moment of an UPDATE leaves the old or the
+# new mailbox, whole.
 
 load helpers
 load net

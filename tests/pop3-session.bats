@@ -529,7 +529,7 @@ check_sizes() {
 
 @test "a user without a folder logs in to an empty maildrop" {
 	run_transcript --pop3 pop3-session/empty-maildrop
-	# pop3-decisions.md: the folder and an empty mailbox get created.
+	# sockmail-pop3d(8): the folder and an empty mailbox get created.
 	run stat -c '%a %s' "$MAILROOT/USERS/bob" "$(mailbox bob)"
 	assert_line --index 0 --regexp '^700 '
 	assert_line --index 1 '600 0'

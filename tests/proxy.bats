@@ -1,11 +1,12 @@
 #!/usr/bin/env bats
-# The PROXY protocol (-P, SPEC §1): a v1 or v2 header before the session
-# names the client for the logs and for -R; a bad, cut off or slow header
-# closes the session without a word, logged; without -P a header is a bad
-# command. Headers come from tests/tools/proxyhdr.py. Most cases pipe a
-# transcript in; the socket cases run the handler on a loopback connection
-# (tlsclient.py --spawn, from 127.0.0.2 where the connection's own peer
-# must show), and one runs HAProxy itself in front of the handlers.
+# The PROXY protocol (-P in sockmail-smtpd(8) and sockmail-pop3d(8)): a v1
+# or v2 header before the session names the client for the logs and for -R;
+# a bad, cut off or slow header closes the session without a word, logged;
+# without -P a header is a bad command. Headers come from
+# tests/tools/proxyhdr.py. Most cases pipe a transcript in; the socket cases
+# run the handler on a loopback connection (tlsclient.py --spawn, from
+# 127.0.0.2 where the connection's own peer must show), and one runs HAProxy
+# itself in front of the handlers.
 
 load helpers
 load net

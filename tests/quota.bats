@@ -1,14 +1,15 @@
 #!/usr/bin/env bats
-# sockmail-smtpd -q: mailbox quotas (SPEC §1). A recipient whose mailbox
-# is already at its quota is refused at RCPT (452 4.2.2); a message whose
-# stored record would take any recipient's mailbox past it is refused at
-# the end of DATA (552 5.2.2), for every recipient at once; exactly at the
-# quota is fine. The size is the mailbox file's length.
+# sockmail-smtpd -q: mailbox quotas (sockmail-smtpd(8) QUOTAS). A recipient
+# whose mailbox is already at its quota is refused at RCPT (452 4.2.2); a
+# message whose stored record would take any recipient's mailbox past it is
+# refused at the end of DATA (552 5.2.2), for every recipient at once;
+# exactly at the quota is fine. The size is the mailbox file's length.
 #
-# After EHLO the replies carry their enhanced codes (SPEC §4), so the
-# quota replies are checked whole there, the others by their basic code
-# (what EHLO offers and the other texts do not matter here). After HELO
-# every reply is checked whole, without enhanced codes.
+# After EHLO the replies carry their enhanced codes (sockmail-smtpd(8),
+# ENHANCED STATUS CODES), so the quota replies are checked whole there, the
+# others by their basic code (what EHLO offers and the other texts do not
+# matter here). After HELO every reply is checked whole, without enhanced
+# codes.
 
 load helpers
 load net
@@ -26,7 +27,8 @@ setup_file() {
 	printf '%b' "HELO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<bob@x>\r\nDATA\r\n${MSG}.\r\nQUIT\r\n" |
 		TMPDIR=$BATS_FILE_TMPDIR "$SMTPD" -d "$root" -n test.example \
 		    >/dev/null 2>&1
-	# RECORD: the length of MSG's record in a mailbox (SPEC §3).
+	# RECORD: the length of MSG's record in a mailbox
+	# (sockmail-mailbox(5)).
 	RECORD=$(stat -c %s "$root/USERS/bob/my_mailbox.txt")
 	export RECORD
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # Regression transcripts for what the hostile corpus and the soak test
-# found (issue 6): tests/data/hostile/README says what each was.
+# found: tests/data/hostile/README says what each was.
 
 load helpers
 

@@ -42,7 +42,7 @@ smtplib() {
 	run smtplib otherlab@test.example
 	after=$(date +'%Y-%m-%d : %H : %M')
 	assert_success
-	# The EHLO reply offers what SPEC §4 lists.
+	# The EHLO reply offers what sockmail-smtpd(8) lists.
 	assert_line --index 0 "EHLO 8bitmime enhancedstatuscodes help pipelining size smtputf8"
 	refute_line --partial REFUSED
 

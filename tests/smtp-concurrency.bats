@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # Many deliveries into one mailbox at once: every message lands exactly
-# once, whole, and the mailbox still parses (SPEC §3, §4 "Appends hold a
-# short exclusive lock").
+# once, whole, and the mailbox still parses (sockmail-mailbox(5), and its
+# LOCKING: appends hold a short exclusive lock).
 
 load helpers
 load net

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # sockmail-smtpd, from DATA to the mailbox: end of data, dot-stuffing, size
-# and NUL limits, the SPEC §3 record, appending. Transcripts live in
-# tests/data/smtp-data/.
+# and NUL limits, the sockmail-mailbox(5) record, appending. Transcripts
+# live in tests/data/smtp-data/.
 
 load helpers
 
@@ -82,7 +82,7 @@ assert_one_message_accepted() {
 
 # --- size and NUL -----------------------------------------------------------
 
-# The message for the size tests; SIZE is its size as SPEC §4 counts it
+# The message for the size tests; SIZE is its size as -s counts it
 # (un-stuffed, CRLF endings), WIRE what goes on the wire (stuffed).
 size_message() {
 	local line
@@ -198,7 +198,7 @@ size_message() {
 	assert_output 1
 }
 
-# --- the SPEC §3 record -----------------------------------------------------
+# --- the sockmail-mailbox(5) record ----------------------------------------
 
 @test "From, To and Subject move to the top; every other line keeps its place" {
 	run_transcript smtp-data/headers-moved-to-top

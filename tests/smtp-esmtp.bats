@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
-# ESMTP in sockmail-smtpd (SPEC §4, issue 15): RFC 3463 enhanced status
-# codes on the replies after EHLO (RFC 2034) and never after HELO, and
-# SMTPUTF8 (RFC 6531), through pipes and through real clients over TCP.
-# Bare CR is in smtp-data.bats, the cap on junk commands in junk.bats.
+# ESMTP in sockmail-smtpd (sockmail-smtpd(8), ENHANCED STATUS CODES and
+# SMTPUTF8): RFC 3463 enhanced status codes on the replies after EHLO (RFC
+# 2034) and never after HELO, and SMTPUTF8 (RFC 6531), through pipes and
+# through real clients over TCP. Bare CR is in smtp-data.bats, the cap on
+# junk commands in junk.bats.
 
 # shellcheck disable=SC2046 # the BOGUS words are meant to split
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # Delivery that cannot complete: a message for two users where the second
 # mailbox (in sorted login order: alice, then bob) cannot be written is
-# refused with 451 as a whole, and the first user's mailbox is left byte
-# for byte as it was (SPEC §2 mailbox checks, §4 all-or-nothing delivery).
+# refused with 451 as a whole, and the first user's mailbox is left byte for
+# byte as it was (sockmail-smtpd(8): all or nothing; sockmail-mailbox(5)
+# LOCKING: the mailbox checks).
 
 load helpers
 load net
@@ -361,7 +362,7 @@ fsync_session() {
 	run -0 "$PYTHON" "$TOOLS/mbox_check.py" "$(mailbox bob)"
 	assert_line --index -2 first
 	assert_line --index -1 second
-	# Each copy stays, and the log says so (SPEC §4).
+	# Each copy stays, and the log says so (sockmail-smtpd(8)).
 	run grep -c -E 'rollback: mailbox of (alice|bob): cannot take back .*it stays' \
 	    "$BATS_TEST_TMPDIR/err"
 	assert_output 2

@@ -18,7 +18,7 @@ write_many_users() {
 
 # --- the write-up ---------------------------------------------------------
 
-@test "the write-up's session reads exactly as SPEC §4 and stores the §3 record" {
+@test "the write-up's session reads exactly as sockmail-smtpd(8) shows it and stores its sockmail-mailbox(5) record" {
 	run_transcript smtp-session/writeup -n kuleuven.be
 }
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env bats
-# Soak (issue 6): SMTP deliveries and POP3 sessions at once, over the
-# socket, while a killer sends SIGKILL to random handlers; then every
-# mailbox is checked against what the clients were told: nothing
-# acknowledged lost, nothing doubled, nothing deleted back, every message
-# whole, no stray files, no sanitizer report (SPEC §3, §4, §5).
-# tests/tools/soak.py does the work and the checking (see its head); these
-# cases run it for about 20 seconds each. No timing is asserted: a slow
-# machine or a sanitizer build just does less in that time.
+# Soak: SMTP deliveries and POP3 sessions at once, over the socket, while a
+# killer sends SIGKILL to random handlers; then every mailbox is checked
+# against what the clients were told: nothing acknowledged lost, nothing
+# doubled, nothing deleted back, every message whole, no stray files, no
+# sanitizer report (sockmail-mailbox(5), sockmail-smtpd(8),
+# sockmail-pop3d(8)). tests/tools/soak.py does the work and the checking
+# (see its head); these cases run it for about 20 seconds each. No timing is
+# asserted: a slow machine or a sanitizer build just does less in that time.
 
 load helpers
 load net

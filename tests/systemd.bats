@@ -1,10 +1,11 @@
 #!/usr/bin/env bats
-# The systemd units as `make install` ships them (SPEC §8, issue 5): the
-# hardening score and `systemd-analyze verify` on the host, then a real
-# systemd as PID 1 in a container (container.bash) that creates the user
-# and the mail root from our sysusers.d and tmpfiles.d snippets, starts
-# both sockets, and serves an SMTP + POP3 round trip through the hardened
-# per-connection services exactly as installed: no drop-in, no override.
+# The systemd units as `make install` ships them (README, "Running it for
+# real"; sockmail-smtpd(8) and sockmail-pop3d(8) FILES): the hardening score
+# and `systemd-analyze verify` on the host, then a real systemd as PID 1 in
+# a container (container.bash) that creates the user and the mail root from
+# our sysusers.d and tmpfiles.d snippets, starts both sockets, and serves an
+# SMTP + POP3 round trip through the hardened per-connection services
+# exactly as installed: no drop-in, no override.
 #
 # The install is the build's own (`make install DESTDIR=...` in
 # $abs_top_builddir, with the prefix it was configured with): the units

@@ -183,7 +183,8 @@ term_wait_exit() {
 		# A tmux linked with libutempter can miss that SIGCHLD: on the
 		# pane's close, utempter runs a helper under a SIGCHLD handler
 		# of its own, and the program, ending then, stays a zombie
-		# (tmux issue 311). Another SIGCHLD makes tmux reap it.
+		# (https://github.com/tmux/tmux/issues/311). Another SIGCHLD
+		# makes tmux reap it.
 		if [[ $dead == 1 && -n $TERM_SERVER_PID ]]; then
 			kill -CHLD "$TERM_SERVER_PID" 2>/dev/null || true
 		fi

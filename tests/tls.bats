@@ -1,15 +1,15 @@
 #!/usr/bin/env bats
-# TLS (SPEC §7): STARTTLS in sockmail-smtpd; STLS, SASL PLAIN, -S (pop3s)
-# and -R in sockmail-pop3d; what broken TLS and bad certificate options
-# get. Real clients (openssl s_client, smtplib, poplib, curl, swaks,
-# fetchmail) and tests/tools/tlsclient.py, which runs a dialogue step by
-# step and can send broken TLS, against handlers served by
+# TLS (sockmail-smtpd(8), sockmail-pop3d(8)): STARTTLS in sockmail-smtpd;
+# STLS, SASL PLAIN, -S (pop3s) and -R in sockmail-pop3d; what broken TLS and
+# bad certificate options get. Real clients (openssl s_client, smtplib,
+# poplib, curl, swaks, fetchmail) and tests/tools/tlsclient.py, which runs a
+# dialogue step by step and can send broken TLS, against handlers served by
 # systemd-socket-activate on loopback (tlsclient.py --spawn for the cases
-# that need the handler's exit status, an environment, or a peer that is
-# not on loopback). The certificate is self-signed for localhost and
-# 127.0.0.1, made once for the file, and is its own CA file: every client
-# checks it. Mailboxes come from tests/data/pop3-update/: one.msg (164
-# octets on the wire) and three.msg (146).
+# that need the handler's exit status, an environment, or a peer that is not
+# on loopback). The certificate is self-signed for localhost and 127.0.0.1,
+# made once for the file, and is its own CA file: every client checks it.
+# Mailboxes come from tests/data/pop3-update/: one.msg (164 octets on the
+# wire) and three.msg (146).
 
 load helpers
 load net

@@ -1,12 +1,13 @@
 #!/usr/bin/env bats
-# The xinetd files as the build generates them (SPEC §8, issue 5), run by
-# a real xinetd in the foreground: a copy of xinetd.d/sockmail-smtp,
+# The xinetd files as the build generates them (README, "Running it for
+# real"; sockmail-smtpd(8) and sockmail-pop3d(8) FILES), run by a real
+# xinetd in the foreground: a copy of xinetd.d/sockmail-smtp,
 # xinetd.d/sockmail-pop3 and xinetd.d/sockmail-pop3s with only what a test
 # must change (enabled, an unlisted test port on 127.0.0.1, this user, the
 # built handlers, and in the shipped server_args the test's mail root and
 # certificate for the installed paths, plus -n and -f 0), then an SMTP +
-# POP3 round trip through it. xinetd gives a handler the client on fds 0,
-# 1 and 2, so these tests also make sure that no log line ever reaches the
+# POP3 round trip through it. xinetd gives a handler the client on fds 0, 1
+# and 2, so these tests also make sure that no log line ever reaches the
 # client.
 #
 # Needs xinetd (Debian: xinetd); skips without it. The test of -R from an

@@ -24,8 +24,9 @@ enum deliver_status {
  * that is still safe.
  *
  * quota (0: none) bounds each mailbox's length in bytes, the record
- * appended and the mailbox's tail dealt with (SPEC §1 -q): a mailbox of
- * exactly quota bytes afterwards is fine, one byte more is not. Every
+ * appended and the mailbox's tail dealt with (-q, sockmail-smtpd(8)
+ * QUOTAS): a mailbox of exactly quota bytes afterwards is fine, one byte
+ * more is not. Every
  * mailbox is first looked at without a lock, so that the usual refusal
  * writes nothing; the check that decides is made under each mailbox's
  * append lock, so concurrent deliveries never take a mailbox past it.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* A POP3 session's view of one mailbox: the maildrop lock, the message
- * index read at login, and the rewrite at UPDATE (SPEC §5). */
+ * index read at login, and the rewrite at UPDATE (sockmail-pop3d(8)). */
 #ifndef SOCKMAIL_MAILDROP_H
 #define SOCKMAIL_MAILDROP_H
 

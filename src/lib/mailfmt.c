@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The mailbox format of SPEC §3, read (see mailfmt.h). */
+/* The mailbox format of sockmail-mailbox(5), read (see mailfmt.h). */
 #include "config.h"
 
 #include "mailfmt.h"
@@ -53,7 +53,8 @@ content(struct mailfmt_scanner *sc, unsigned char c)
 }
 
 /* A "." at a line start that turned out not to end the message: a
- * stuffed "." (SPEC §3), stored and hashed but not sent twice. */
+ * stuffed "." (sockmail-mailbox(5)), stored and hashed but not sent
+ * twice. */
 static inline void
 stuffed_dot(struct mailfmt_scanner *sc)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Reading the mailbox format of SPEC §3: where messages start and end,
- * their size as RETR sends them, and their hash (UIDL). Pure functions
- * over bytes; the store (store.h) does the reading.
+/* Reading the mailbox format of sockmail-mailbox(5): where messages start
+ * and end, their size as RETR sends them, and their hash (UIDL). Pure
+ * functions over bytes; the store (store.h) does the reading.
  *
  * A message ends at a line holding only ".". A CR right before an LF is
  * part of the line ending, not of the line, so a CRLF mailbox (the

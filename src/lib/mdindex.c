@@ -360,8 +360,9 @@ mdindex_compact(struct mdindex *ix, const struct store_box *box,
 
 	mdindex_init(&next);
 	w = malloc(sizeof(*w));
-	/* Host and pid in the name (SPEC §2); a killed rewrite's copy is
-	 * removed by the next UPDATE (store.c). */
+	/* Host and pid in the name (sockmail-mailbox(5), TEMPORARY
+	 * FILES); a killed rewrite's copy is removed by the next UPDATE
+	 * (store.c). */
 	if (w == NULL || store_host_pid(host_pid, sizeof(host_pid)) < 0)
 		goto fail;
 	n = snprintf(tmp, sizeof(tmp), "%s.%s.tmp", MDINDEX_FILE, host_pid);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The message builder: header extraction and dot-stuffing (SPEC §3). */
+/* The message builder: header extraction and dot-stuffing
+ * (sockmail-mailbox(5)). */
 #include "config.h"
 
 #include <errno.h>
@@ -197,7 +198,8 @@ write_field(int fd, const struct msg_headers *h, enum msg_field f,
 }
 
 /* Write len bytes of message lines, doubling a "." that starts a line
- * (SPEC §3: the separator line can never be mistaken for content).
+ * (sockmail-mailbox(5): the separator line can never be mistaken for
+ * content).
  * *bol says whether p starts a line, and is updated. */
 static void
 write_stuffed(struct wbuf *w, const char *p, size_t len, bool *bol)

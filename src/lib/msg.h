@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The message builder: turns a received message into a mailbox record in
- * the format of SPEC §3. */
+ * the format of sockmail-mailbox(5). */
 #ifndef SOCKMAIL_MSG_H
 #define SOCKMAIL_MSG_H
 

@@ -15,9 +15,10 @@
 int	store_lock(const struct store_box *b, enum store_lock range,
 	    short type, bool wait);
 
-/* The length of the whole messages of a mailbox size bytes long (SPEC §3),
- * reading backwards from size in bounded pieces; *needs_lf_out when the
- * last "." has no LF. Returns it, or -1 with errno set. */
+/* The length of the whole messages of a mailbox size bytes long
+ * (sockmail-mailbox(5)), reading backwards from size in bounded pieces;
+ * *needs_lf_out when the last "." has no LF. Returns it, or -1 with errno
+ * set. */
 off_t	store_whole_length(const struct store_box *b, off_t size,
 	    bool *needs_lf_out);
 

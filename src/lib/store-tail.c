@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The store's tails: where a mailbox's whole messages end, and what
- * becomes of the bytes after them (store.h, Tails; SPEC §3). */
+ * becomes of the bytes after them (store.h, Tails; sockmail-mailbox(5)). */
 #include "config.h"
 
 #include <errno.h>

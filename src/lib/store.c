@@ -498,7 +498,7 @@ store_append_publish(struct store_append *a)
 		return -1;
 	}
 	/* The next holder of APPEND, maybe on another host, must see the
-	 * record (SPEC §2). */
+	 * record (sockmail-mailbox(5), LOCKING). */
 	if (a->box.remote) {
 		if (fsync(a->box.fd) < 0)
 			return -1;

@@ -7,8 +7,9 @@
  *
  * Files. A mailbox is opened without following links and checked after
  * opening: a regular file with one link, whose name still leads to it, in
- * a user folder that is no link (SPEC §2). Every temporary or side file
- * the store makes sits in the user's folder and carries host and pid.
+ * a user folder that is no link (sockmail-mailbox(5), LOCKING). Every
+ * temporary or side file the store makes sits in the user's folder and
+ * carries host and pid.
  *
  * Locks. fcntl byte-range locks on the mailbox file itself (they work on
  * NFSv4, CephFS and GlusterFS, and the kernel drops them when the process
@@ -67,11 +68,12 @@
  * before that length. A reader reads that prefix with no lock held.
  *
  * Tails. Whatever follows the last "." line is dealt with by the next
- * writer, under APPEND exclusive, before it appends or replaces (SPEC §3):
- * a tail that only a killed append can leave (no NUL, then NULs to the
- * end, and before them nothing or the start of a record, which begins
- * "From: ") is cut off and logged; anything else is copied whole to my_mailbox.txt.tail.<time>.
- * <host>.<pid>, fsynced with its folder, logged, and only then cut off.
+ * writer, under APPEND exclusive, before it appends or replaces
+ * (sockmail-mailbox(5)): a tail that only a killed append can leave (no
+ * NUL, then NULs to the end, and before them nothing or the start of a
+ * record, which begins "From: ") is cut off and logged; anything else is
+ * copied whole to my_mailbox.txt.tail.<time>.<host>.<pid>, fsynced with
+ * its folder, logged, and only then cut off.
  * A "." left without its LF at the end gets the LF. No other byte is
  * ever cut, but by a replace leaving out what the maildrop deleted. */
 #ifndef SOCKMAIL_STORE_H
@@ -118,10 +120,11 @@ int	store_stat(const struct store_box *b, struct stat *st);
  * When fstatfs fails, true: looking past caches is never wrong. */
 bool	store_on_network_fs(int fd);
 
-/* What fstat says of fd, as the last holder of a lock left it (SPEC §2):
- * on a network file system (remote), after making the client ask the
- * server, and, when sole_writer (the caller holds a lock no writer of fd
- * can hold with it), with any copy of its bytes the client cached dropped.
+/* What fstat says of fd, as the last holder of a lock left it
+ * (sockmail-mailbox(5), LOCKING): on a network file system (remote), after
+ * making the client ask the server, and, when sole_writer (the caller
+ * holds a lock no writer of fd can hold with it), with any copy of its
+ * bytes the client cached dropped.
  * Returns 0, or -1 with errno set (ESTALE: the file is gone). */
 int	store_fresh_stat(int fd, bool remote, bool sole_writer,
 	    struct stat *st);
@@ -145,10 +148,10 @@ struct store_append {
 	bool		 synced;	/* the record is durable */
 };
 
-/* Open login's mailbox (creating folder and file, SPEC §2), take GATE,
- * PENDING shared and APPEND exclusive, deal with a tail, and reserve len
- * bytes at the end. Returns 0, or -1 with errno set (ELOOP, EMLINK,
- * EINVAL... for a link or a file that is not regular). */
+/* Open login's mailbox (creating folder and file: sockmail-mailbox(5),
+ * LOCKING), take GATE, PENDING shared and APPEND exclusive, deal with a
+ * tail, and reserve len bytes at the end. Returns 0, or -1 with errno set
+ * (ELOOP, EMLINK, EINVAL... for a link or a file that is not regular). */
 int	store_append_begin(int root_fd, const char *login, off_t len,
 	    struct store_append *a);
 
@@ -156,9 +159,9 @@ int	store_append_begin(int root_fd, const char *login, off_t len,
  * would be longer than max bytes with the record appended (max > 0),
  * reserve nothing, let go of every lock and return 1. The length is taken
  * under APPEND, so no concurrent delivery can slip in between the check
- * and the append (a quota, SPEC §1 -q). On 1, a->start is the mailbox's
- * length and a->len the record's, for the log. Returns 0, 1, or -1 with
- * errno set. */
+ * and the append (a quota: sockmail-smtpd(8), QUOTAS). On 1, a->start is
+ * the mailbox's length and a->len the record's, for the log. Returns 0, 1,
+ * or -1 with errno set. */
 int	store_append_begin_max(int root_fd, const char *login, off_t len,
 	    off_t max, struct store_append *a);
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* TLS for the handlers (SPEC §7) and for mail_client. A session never sees
+/* TLS for the handlers (-C, -K and TLS in sockmail-smtpd(8) and
+ * sockmail-pop3d(8)) and for mail_client. A session never sees
  * OpenSSL: it gets a struct tls_hook and calls it when the client asks for
  * STARTTLS or STLS (or at once, for implicit TLS), or, in mail_client,
  * when the server said yes to them; the hook does the handshake on the

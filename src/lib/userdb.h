@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* userinfo.txt: one user a line, LOGIN, blanks, PASSWORD (SPEC §2). */
+/* userinfo.txt: one user a line, LOGIN, blanks, PASSWORD
+ * (sockmail-userinfo(5)). */
 #ifndef SOCKMAIL_USERDB_H
 #define SOCKMAIL_USERDB_H
 

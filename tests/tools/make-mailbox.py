@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """make-mailbox.py PATH COUNT [SIZE] [--huge BYTES]: write a well-formed
-my_mailbox.txt (SPEC §3) of COUNT messages of about SIZE bytes each
+my_mailbox.txt (sockmail-mailbox(5)) of COUNT messages of about SIZE bytes each
 (default 2048), "Subject: message N" for N from 1, and with --huge one
 more message at the end whose body is BYTES of 63-character lines. Used by
 the tests and the benchmarks that need big mailboxes fast.

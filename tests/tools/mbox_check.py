@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """mbox_check.py FILE: check that FILE is a well-formed my_mailbox.txt
-(SPEC §3) and print the Subject: value of each message, one a line.
+(sockmail-mailbox(5)) and print the Subject: value of each message, one a line.
 
 Every record must be From:, To:, Subject:, Received: YYYY-MM-DD : HH : MM,
 then content lines (none holding only "."; any starting with "." stuffed,

@@ -5,7 +5,7 @@ send or make carries a unique token in its Subject and its body, so the
 mailbox can be checked token by token: nothing lost, nothing twice.
 
   pop3-stress.py gen FILE COUNT
-      Write a SPEC section 3 mailbox of COUNT messages, tokens gen-0 ...
+      Write a mailbox (sockmail-mailbox(5)) of COUNT messages, tokens gen-0 ...
   pop3-stress.py race SMTP_PORT POP3_PORT MAILBOX [option...]
       Parallel smtplib senders (tokens tok-S-N) deliver to bob while POP3
       sessions (poplib, as bob) log in, RETR and DELE a few messages and
@@ -141,8 +141,8 @@ def locked_copy(path, deadline):
 
 def parse(data, where):
     """The tokens of a mailbox, in order; reports every record whose body
-    is not its own (interleaved or torn) and any SPEC section 3 format
-    error that mbox_check.py finds."""
+    is not its own (interleaved or torn) and any error in the format of
+    sockmail-mailbox(5) that mbox_check.py finds."""
     fd, tmp = tempfile.mkstemp(prefix="mbox-", suffix=".check",
                                dir=os.environ.get("BATS_TEST_TMPDIR"))
     with os.fdopen(fd, "wb") as f:

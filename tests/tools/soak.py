@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""soak.py: a soak test of sockmail (issue 6). Both handlers run under
+"""soak.py: a soak test of sockmail. Both handlers run under
 `systemd-socket-activate --accept --inetd` on free loopback ports, over a
 fresh mail root of four users, while for --duration seconds
 
@@ -21,7 +21,7 @@ fresh mail root of four users, while for --duration seconds
     also land inside deliveries and UPDATEs, which random ones seldom hit.
 
 Then, with traffic and killer stopped and every handler gone, it reads
-each mailbox itself as SPEC section 3 says a reader does (messages split
+each mailbox itself as sockmail-mailbox(5) says a reader does (messages split
 on "." lines; a torn tail after the last one ignored), logs in once more
 to each maildrop over POP3 to see that the handler agrees and leaves the
 file as it was, and delivers one last message to each user, after which
@@ -41,7 +41,7 @@ unless
     end of the file; each mailbox passes mbox_check.py (apart from the
     tail);
   - no file is left but the mailboxes and the temp files of killed
-    handlers (SPEC section 2: their names carry host and pid);
+    handlers (sockmail-mailbox(5): their names carry host and pid);
   - the handlers' stderr holds no sanitizer report; and no client waited
     --io-timeout seconds for a reply (a hang).
 
@@ -109,8 +109,8 @@ HANGUP_SHARE = 0.2          # of the POP3 sessions: no QUIT
 SHOWN_PROBLEMS = 40
 
 # A message cut short: a delivery killed between two writes, the first
-# ending in a line-starting "." (stuffing), which SPEC section 3 reads as
-# the end of a message when it is the last byte of the file.
+# ending in a line-starting "." (stuffing), which sockmail-mailbox(5) reads
+# as the end of a message when it is the last byte of the file.
 TORN_HINT = "; a torn write taken for a whole message?"
 GOODBYE = b"+OK Thanks for using POP3 server"
 IN_USE = b"-ERR [IN-USE]"
@@ -183,7 +183,7 @@ FILLER = make_filler()
 
 
 def stuffed(line):
-    """A content line as SPEC section 3 stores it."""
+    """A content line as sockmail-mailbox(5) stores it."""
     return b"." + line if line.startswith(b".") else line
 
 
@@ -268,7 +268,7 @@ def token_of(lines):
 class Book:
     """What the clients know, per copy (token, login). A copy is sent when
     DATA was attempted for an accepted recipient; acknowledged on 250;
-    refused on a definite other reply after DATA (SPEC section 4: then
+    refused on a definite other reply after DATA (sockmail-smtpd(8): then
     nothing is stored); retrieved when a session of login RETR'd it;
     deleted when a session DELE'd it and its QUIT got +OK; uncertain when
     that QUIT got no answer (the UPDATE may or may not have happened)."""
@@ -683,8 +683,8 @@ class Sender(Client):
         return Message(token, self.number, recipients, large)
 
     def rcpt_address(self, login):
-        """The login as a client may spell it (SPEC section 4: matched
-        case-insensitively, any domain)."""
+        """The login as a client may spell it (sockmail-userinfo(5): matched
+        case-insensitively; sockmail-smtpd(8): any domain)."""
         local = login if self.rng.random() < 0.5 else login.lower()
         domain = DOMAIN if self.rng.random() < 0.8 else "elsewhere.example"
         return "%s@%s" % (local, domain)
@@ -871,7 +871,7 @@ class Popper(Client):
         self.quit(pop, login, [t for _, t in dele])
 
     def check_listings(self, pop):
-        """STAT, LIST and UIDL agree (SPEC section 5); the message count."""
+        """STAT, LIST and UIDL agree (sockmail-pop3d(8)); the message count."""
         count, octets = self.call("STAT", pop.stat)
         _, listing, _ = self.call("LIST", pop.list)
         _, uids, _ = self.call("UIDL", pop.uidl)
@@ -939,9 +939,10 @@ class Popper(Client):
 
 def split_mailbox(data):
     """(whole, tail): the part of a mailbox that holds whole messages, with
-    the LF a final "." may lack, and the torn tail after it (SPEC section
-    3: messages end at a line holding only "."; a "." at the very end
-    without its LF still ends one; what follows the last is no message)."""
+    the LF a final "." may lack, and the torn tail after it
+    (sockmail-mailbox(5): messages end at a line holding only "."; a "."
+    at the very end without its LF still ends one; what follows the last
+    is no message)."""
     if data == b"." or data.endswith(b"\n."):
         return data + b"\n", b""
     if data.startswith(b".\n"):
@@ -992,7 +993,7 @@ def record_length(msg):
 
 def tail_fits(tail, msg):
     """Whether tail is what a delivery of msg killed in mid-append leaves
-    (SPEC section 3, store.h): the room for the whole record, reserved as
+    (sockmail-mailbox(5), store.h): the room for the whole record, reserved as
     NULs, of which the start holds the record's first bytes."""
     if len(tail) != record_length(msg) or not tail.endswith(b"\0"):
         return False
@@ -1136,7 +1137,8 @@ def check_copies(book, found):
             PROBLEMS.add("%s got %s, not 250, yet it was delivered to %s"
                          % (t, reply, u))
     # Copies whose DATA a kill cut short, yet that were stored: the kill
-    # came after the append (SPEC allows either outcome).
+    # came after the append (a client that got no 250 was promised
+    # nothing either way).
     book.count("unacknowledged found",
                len((present | book.retrieved) & (book.sent - book.acked)))
     return sum(len(t) for t in found.values())
@@ -1145,7 +1147,7 @@ def check_copies(book, found):
 def check_leftovers(root, spool, book, logins):
     """Only the mailboxes and their indexes (a cache, a plain file), and
     the temp files of killed handlers: those whose names carry the host
-    and the pid (SPEC section 2), an UPDATE's new mailbox
+    and the pid (sockmail-mailbox(5)), an UPDATE's new mailbox
     (my_mailbox.txt.HOST.PID.tmp) and a spool file the handler had not yet
     unlinked (sockmail-spool.HOST.PID.XXXXXX), and the new index of an
     UPDATE killed after its rename (my_mailbox.idx.new; the next one
@@ -1287,7 +1289,7 @@ class Soak:
         """Each mailbox read directly; then a clean POP3 login, which must
         see as many messages and leave the file as it was (it deletes
         nothing); then a clean delivery, after which any torn tail must be
-        gone (SPEC section 3: the next writer cuts it off). The tokens per
+        gone (sockmail-mailbox(5): the next writer cuts it off). The tokens per
         login, the final deliveries' included."""
         smtpd, pop3d = self.listeners
         before = {}

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""tail_state.py MAILBOX [RECORD]: how a my_mailbox.txt ends, as SPEC
-section 3 reads it, on one line of stdout:
+"""tail_state.py MAILBOX [RECORD]: how a my_mailbox.txt ends, as
+sockmail-mailbox(5) reads it, on one line of stdout:
 
   whole N         the file ends right after its last "." line (or a "."
                   without its LF): N messages, no tail (also for an empty

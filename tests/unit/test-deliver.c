@@ -227,8 +227,8 @@ test_big(void)
 
 #define LEN(s)		(sizeof(s) - 1)
 
-/* SPEC §1 -q: a mailbox may be exactly the quota long after the append,
- * not a byte more; a refusal stores nothing anywhere. */
+/* -q (sockmail-smtpd(8) QUOTAS): a mailbox may be exactly the quota long
+ * after the append, not a byte more; a refusal stores nothing anywhere. */
 static void
 test_quota(void)
 {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for msg: a spooled message becomes its SPEC §3 record. */
+/* Unit tests for msg: a spooled message becomes its sockmail-mailbox(5)
+ * record. */
 #include "config.h"
 
 #include <errno.h>

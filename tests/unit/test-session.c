@@ -91,7 +91,7 @@ test_smtp(void)
 	ok(box != NULL && strncmp(box, HEAD, strlen(HEAD)) == 0 &&
 	    strlen(box) == strlen(HEAD) + strlen("YYYY-MM-DD : HH : MM") +
 	    strlen(TAIL) && strcmp(box + strlen(box) - strlen(TAIL), TAIL) == 0,
-	    "smtp: the mailbox holds the record in SPEC 3's format");
+	    "smtp: the mailbox holds the record of sockmail-mailbox(5)");
 	free(box);
 }
 

@@ -2,7 +2,7 @@
 /* Unit tests for the mailbox store (store.h): folders and files made and
  * refused, appends whole or not at all, take-back, the locks and what
  * they keep out, the length of the whole messages (LF and CRLF), tails
- * cut or moved aside (SPEC §3), and the replace of UPDATE. */
+ * cut or moved aside (sockmail-mailbox(5)), and the replace of UPDATE. */
 #include "config.h"
 
 #include <errno.h>
