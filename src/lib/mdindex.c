@@ -415,3 +415,25 @@ mdindex_close(struct mdindex *ix)
 		(void)close(ix->fd);
 	mdindex_init(ix);
 }
+
+int
+mdindex_file_ok(int fd)
+{
+	struct header h;
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	if (st.st_size == 0)
+		return 1;
+	n = io_read_some(fd, &h, sizeof(h), 0);
+	if (n < 0)
+		return -1;
+	return n == (ssize_t)sizeof(h) && memcmp(h.magic, MAGIC, 8) == 0 &&
+	    h.byte_order == BYTE_ORDER_MARK &&
+	    h.entry_size == (uint64_t)ENTRY_SIZE &&
+	    h.check == header_check(&h) &&
+	    h.n <= (uint64_t)(INT64_MAX - HEADER_SIZE) / ENTRY_SIZE &&
+	    (uint64_t)st.st_size == (uint64_t)HEADER_SIZE + h.n * ENTRY_SIZE;
+}

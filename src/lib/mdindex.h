@@ -60,6 +60,12 @@ void	mdindex_compact(struct mdindex *ix, const struct store_box *box,
 
 void	mdindex_close(struct mdindex *ix);
 
+/* Whether the index file fd is whole as an index, whatever mailbox it
+ * was made for: a header that checks out and as many entries as it
+ * says (an empty file, made and never written, counts as whole). Reads
+ * only. Returns 1, 0 when damaged, or -1 with errno set. */
+int	mdindex_file_ok(int fd);
+
 /* Whether bit i is set in a bitmap of messages (bit i: entry i). */
 static inline bool
 mdindex_marked(const unsigned char *bits, uint64_t i)
