@@ -180,26 +180,38 @@ is_side_file(const char *name)
 	return strncmp(name, STORE_TAIL_PREFIX, strlen(STORE_TAIL_PREFIX)) == 0;
 }
 
+/* Check name in a user's folder (a regular file, one link, the
+ * handlers') and open it to be read; what gets its path for the report.
+ * Returns the descriptor, or -1 once any problem is reported. */
+static int
+open_handlers_file(struct check *k, int user_fd, const char *folder,
+    const char *name, char what[PATH_MAX_CHECK])
+{
+	struct stat st;
+	int fd;
+
+	join(what, PATH_MAX_CHECK, folder, name);
+	if (check_entry(k, user_fd, name, what, S_IFREG, &st) != 1)
+		return -1;
+	check_handlers_owned(k, what, &st);
+	fd = openat(user_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		check_problem(k, what, "%s", strerror(errno));
+	return fd;
+}
+
 static void
 check_mailbox(struct check *k, int user_fd, const char *login,
     const char *folder)
 {
 	char what[PATH_MAX_CHECK];
 	unsigned long long octets, tail;
-	struct stat st;
 	size_t count;
 	int fd;
 
-	join(what, sizeof(what), folder, STORE_FILE);
-	if (check_entry(k, user_fd, STORE_FILE, what, S_IFREG, &st) != 1)
+	if ((fd = open_handlers_file(k, user_fd, folder, STORE_FILE, what)) < 0)
 		return;
-	check_handlers_owned(k, what, &st);
-	fd = openat(user_fd, STORE_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		check_problem(k, what, "%s", strerror(errno));
-		return;
-	}
 	if (ctl_mailbox_count(fd, &count, &octets, &tail) < 0)
 		check_problem(k, what, "%s", strerror(errno));
 	else if (tail > 0)
@@ -215,19 +227,10 @@ static void
 check_index(struct check *k, int user_fd, const char *folder)
 {
 	char what[PATH_MAX_CHECK];
-	struct stat st;
 	int fd, ok;
 
-	join(what, sizeof(what), folder, MDINDEX_FILE);
-	if (check_entry(k, user_fd, MDINDEX_FILE, what, S_IFREG, &st) != 1)
+	if ((fd = open_handlers_file(k, user_fd, folder, MDINDEX_FILE, what)) < 0)
 		return;
-	check_handlers_owned(k, what, &st);
-	fd = openat(user_fd, MDINDEX_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		check_problem(k, what, "%s", strerror(errno));
-		return;
-	}
 	ok = mdindex_file_ok(fd);
 	if (ok < 0)
 		check_problem(k, what, "%s", strerror(errno));

@@ -51,6 +51,17 @@ read_all(struct ctl_userfile *u, const struct stat *st)
 	return 0;
 }
 
+/* read_all, or say why not and close u. */
+static int
+read_or_close(struct ctl *c, struct ctl_userfile *u, const struct stat *st)
+{
+	if (read_all(u, st) == 0)
+		return 0;
+	(void)ctl_err("%s/%s: %s", c->root, USERDB_FILE, strerror(errno));
+	ctl_userfile_close(u);
+	return -1;
+}
+
 static int
 open_checked(struct ctl *c, int flags, struct stat *st)
 {
@@ -83,13 +94,7 @@ ctl_userfile_read(struct ctl *c, struct ctl_userfile *u)
 	u->fd = open_checked(c, O_RDONLY, &st);
 	if (u->fd < 0)
 		return -1;
-	if (read_all(u, &st) < 0) {
-		(void)ctl_err("%s/%s: %s", c->root, USERDB_FILE,
-		    strerror(errno));
-		ctl_userfile_close(u);
-		return -1;
-	}
-	return 0;
+	return read_or_close(c, u, &st);
 }
 
 int
@@ -129,13 +134,7 @@ ctl_userfile_lock(struct ctl *c, struct ctl_userfile *u)
 		    "its lock", c->root, USERDB_FILE);
 		return -1;
 	}
-	if (read_all(u, &st) < 0) {
-		(void)ctl_err("%s/%s: %s", c->root, USERDB_FILE,
-		    strerror(errno));
-		ctl_userfile_close(u);
-		return -1;
-	}
-	return 0;
+	return read_or_close(c, u, &st);
 }
 
 bool
