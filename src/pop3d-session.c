@@ -108,6 +108,12 @@ cmd_stls(struct pop3_session *s, char *arg)
 		pop3_reply(s, "-ERR usage: STLS");
 		return;
 	}
+	/* The certificate is read now; unusable, the session goes on in
+	 * clear text. */
+	if (starttls_prepare(s->cfg->tls) < 0) {
+		pop3_reply(s, "-ERR [SYS/TEMP] TLS not available");
+		return;
+	}
 	pop3_reply(s, "+OK Begin TLS negotiation");
 	if (starttls(s->cfg->tls, &s->ses.in, &s->ses.out) < 0) {
 		s->done = true;

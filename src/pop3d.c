@@ -71,7 +71,7 @@ main(int argc, char **argv)
 			cfg.apop = true;
 			break;
 		case 'S':
-			cfg.implicit_tls = true;
+			cfg.implicit_tls = opts.tls_at_start = true;
 			break;
 		default:
 			usage();

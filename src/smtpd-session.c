@@ -225,6 +225,12 @@ cmd_starttls(struct smtp_session *s, char *arg)
 		smtp_reply(s, REPLY_SYNTAX);
 		return;
 	}
+	/* The certificate is read now; unusable, TLS is unavailable and the
+	 * session goes on in clear text (RFC 3207 4). */
+	if (starttls_prepare(s->cfg->tls) < 0) {
+		smtp_reply(s, "454 4.7.0 TLS not available due to temporary reason");
+		return;
+	}
 	smtp_reply(s, "220 2.0.0 Ready to start TLS");
 	if (starttls(s->cfg->tls, &s->ses.in, &s->ses.out) < 0) {
 		s->done = true;

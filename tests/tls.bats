@@ -1069,8 +1069,8 @@ $GOODBYE"
 	refute_output --partial "+OK"	# the handshake comes first, and fails
 }
 
-@test "a missing or unusable certificate or key: the handler refuses (421 / -ERR [SYS/PERM]) and exits 1" {
-	local dir=$BATS_TEST_TMPDIR c k
+@test "a missing or unusable certificate or key: STARTTLS gets 454 and STLS -ERR [SYS/TEMP], the session goes on in clear text; the log names the file" {
+	local dir=$BATS_TEST_TMPDIR c k bad
 	mkdir "$dir/a-dir"
 	printf 'not a certificate\n' >"$dir/junk.pem"
 	for c in "$dir/missing.pem:$KEY" "$CERT:$dir/missing.pem" \
@@ -1078,20 +1078,33 @@ $GOODBYE"
 	    "$CERT:$OTHER_KEY"; do
 		k=${c#*:}
 		c=${c%%:*}
-		run -1 smtpd_filter -C "$c" -K "$k" </dev/null
-		assert_output "$SMTP_421"
+		bad=$c
+		[[ $c != "$CERT" ]] || bad=$k
+		# The certificate is read at STARTTLS, not at the greeting; once
+		# it failed, a second STARTTLS fails the same way.
+		run -0 smtp_session -C "$c" -K "$k" -- "EHLO client.example" \
+		    STARTTLS STARTTLS "MAIL FROM:<a@example.org>" QUIT
+		assert_reply 0 "220 test.example Service ready"
+		assert_reply 7 "250-STARTTLS"
+		assert_reply 9 "454 4.7.0 TLS not available due to temporary reason"
+		assert_reply 10 "454 4.7.0 TLS not available due to temporary reason"
+		assert_reply 11 "250 2.1.0 <a@example.org>... Sender ok"
 		assert_wire_ok
-		run -1 pop3d_filter -C "$c" -K "$k" </dev/null
-		assert_output "-ERR [SYS/PERM] TLS certificate unavailable"
+		grep -q -F "$bad" "$BATS_TEST_TMPDIR/smtpd.err" ||
+		    fail "no $bad in $(cat "$BATS_TEST_TMPDIR/smtpd.err")"
+		run -0 pop3d_filter -C "$c" -K "$k" < <(printf '%s\r\n' STLS \
+		    "USER labxyz" "PASS labpass" QUIT)
+		assert_line --index 0 "+OK POP3 server is ready"
+		assert_line --index 1 "-ERR [SYS/TEMP] TLS not available"
+		assert_line --index 3 "+OK maildrop has 0 messages (0 octets)"
 		assert_wire_ok
-		# The log says which file.
-		if [[ $c == "$CERT" ]]; then
-			grep -q -F "$k" "$dir/pop3d.err" || fail "no $k in $(cat "$dir/pop3d.err")"
-		else
-			grep -q -F "$c" "$dir/pop3d.err" || fail "no $c in $(cat "$dir/pop3d.err")"
-		fi
+		grep -q -F "$bad" "$dir/pop3d.err" || fail "no $bad in $(cat "$dir/pop3d.err")"
 	done
-	# Over a socket too, and with -S: the refusal in clear text.
+	# With -S the certificate is read at start: an unusable one is refused
+	# at once, in clear text, and the handler exits 1; over a pipe too.
+	run -1 pop3d_filter -S -C "$dir/junk.pem" -K "$KEY" </dev/null
+	assert_output "-ERR [SYS/PERM] TLS certificate unavailable"
+	assert_wire_ok
 	start_listener POP3S "$BIN/pop3d" -S -C "$dir/missing.pem" -K "$KEY"
 	run -0 tlsclient chat --pop3 --connect "$POP3S_PORT" @eof
 	assert_output "-ERR [SYS/PERM] TLS certificate unavailable
@@ -1121,10 +1134,11 @@ exit 0"
 	# Not in the credentials directory: the name as it is, here junk.
 	run -0 env -C "$dir/work" CREDENTIALS_DIRECTORY="$dir/empty" \
 	    timeout 60 "$PYTHON" "$TOOLS/tlsclient.py" chat --pop3 \
-	    --spawn "$log" @eof -- "${pop3d[@]}"
-	assert_output "-ERR [SYS/PERM] TLS certificate unavailable
-<eof>
-exit 1"
+	    --spawn "$log" STLS QUIT -- "${pop3d[@]}"
+	assert_output "+OK POP3 server is ready
+-ERR [SYS/TEMP] TLS not available
+$GOODBYE
+exit 0"
 	# ... here the right files.
 	run -0 env -C "$dir/creds" CREDENTIALS_DIRECTORY="$dir/empty" \
 	    timeout 60 "$PYTHON" "$TOOLS/tlsclient.py" chat --pop3 --cafile "$CERT" \

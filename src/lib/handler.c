@@ -268,7 +268,8 @@ handler_start(struct handler_options *o, const char *ident,
 	}
 	if (o->cert_file != NULL) {
 		session_tls = tls_server_new(o->cert_file, o->key_file);
-		if (session_tls == NULL) {
+		if (session_tls == NULL || (o->tls_at_start &&
+		    tls_server_load(session_tls) < 0)) {
 			refuse(&t->base, o->timeout_s, refusal_fmt, o->domain,
 			    "TLS certificate");
 			return HANDLER_REFUSED;

@@ -25,6 +25,10 @@ struct handler_options {
 	const char	*key_file;	/* -K */
 	bool		 auth_needs_tls; /* -R */
 	bool		 proxy;		/* -P */
+	/* Implicit TLS (pop3d -S): the certificate is read at start, and an
+	 * unusable one refuses the connection. Otherwise it is read at the
+	 * first STARTTLS or STLS, which an unusable one fails. */
+	bool		 tls_at_start;
 };
 
 /* The letters of the shared options, for getopt. */

@@ -8,6 +8,12 @@
 #include "tls.h"
 
 int
+starttls_prepare(const struct tls_hook *hook)
+{
+	return hook->prepare == NULL ? 0 : hook->prepare(hook->arg);
+}
+
+int
 starttls(const struct tls_hook *hook, struct line_reader *in, struct out *out)
 {
 	struct transport *t;

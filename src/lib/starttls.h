@@ -11,6 +11,12 @@ struct line_reader;
 struct out;
 struct tls_hook;
 
+/* Before the "go ahead" reply: make TLS ready (the server's certificate
+ * is read here, not when the handler starts). Returns 0, or -1 (logged)
+ * when TLS cannot start now: the session answers that as a temporary
+ * failure and goes on in clear text. */
+int	starttls_prepare(const struct tls_hook *hook);
+
 /* Flush the replies queued on out (the one that says "go ahead" last),
  * discard in's read-ahead, run the handshake within in's timeout, and
  * point in and out at the TLS transport. Returns 0; or -1 when the reply

@@ -36,6 +36,13 @@ tls_server_new(const char *cert_file, const char *key_file)
 	return NULL;
 }
 
+int
+tls_server_load(struct tls_server *srv)
+{
+	(void)srv;
+	return -1;
+}
+
 void
 tls_server_hook(struct tls_server *srv, int in_fd, int out_fd,
     struct tls_hook *hook)
@@ -43,6 +50,7 @@ tls_server_hook(struct tls_server *srv, int in_fd, int out_fd,
 	(void)srv;
 	(void)in_fd;
 	(void)out_fd;
+	hook->prepare = NULL;
 	hook->start = NULL;
 	hook->arg = NULL;
 }
@@ -67,6 +75,7 @@ tls_client_hook(struct tls_client *cl, int fd, struct tls_hook *hook)
 {
 	(void)cl;
 	(void)fd;
+	hook->prepare = NULL;
 	hook->start = NULL;
 	hook->arg = NULL;
 }
@@ -199,8 +208,15 @@ struct tls_end {
 	struct transport	 base;
 };
 
+/* The certificate and key are read at the first tls_server_load (the
+ * first STARTTLS or STLS, or at once for implicit TLS), not when the
+ * handler starts: loading libssl, making a context and parsing the PEM
+ * files cost about 9 ms, more than a whole plain session, and most
+ * sessions never start TLS. */
 struct tls_server {
 	struct tls_end		 end;
+	enum { SERVER_UNLOADED, SERVER_LOADED, SERVER_FAILED } state;
+	char			*cert_file, *key_file;
 };
 
 struct tls_client {
@@ -238,7 +254,6 @@ log_ssl_errors(int priority, const char *event, const char *what)
 static int
 end_init(struct tls_end *e, const SSL_METHOD *method, int priority)
 {
-	e->in_fd = e->out_fd = -1;
 	e->ctx = ossl.SSL_CTX_new(method);
 	if (e->ctx == NULL ||
 	    ossl.SSL_CTX_ctrl(e->ctx, SSL_CTRL_SET_MIN_PROTO_VERSION,
@@ -283,21 +298,35 @@ credential_path(const char *name, char *buf, size_t size)
 struct tls_server *
 tls_server_new(const char *cert_file, const char *key_file)
 {
-	char cert_buf[PATH_MAX], key_buf[PATH_MAX];
 	struct tls_server *srv;
+
+	if ((srv = calloc(1, sizeof(*srv))) == NULL ||
+	    (srv->cert_file = strdup(cert_file)) == NULL ||
+	    (srv->key_file = strdup(key_file)) == NULL) {
+		log_event(LOG_ERR, "fatal", "TLS: out of memory");
+		tls_server_free(srv);
+		return NULL;
+	}
+	srv->end.in_fd = srv->end.out_fd = -1;
+	return srv;
+}
+
+int
+tls_server_load(struct tls_server *srv)
+{
+	char cert_buf[PATH_MAX], key_buf[PATH_MAX];
 	const char *cert, *key;
 	SSL_CTX *ctx;
 
+	if (srv->state != SERVER_UNLOADED)
+		return srv->state == SERVER_LOADED ? 0 : -1;
+	srv->state = SERVER_FAILED;	/* one try a connection */
 	if (ossl_load() < 0)
-		return NULL;
-	if ((srv = calloc(1, sizeof(*srv))) == NULL) {
-		log_event(LOG_ERR, "fatal", "TLS: out of memory");
-		return NULL;
-	}
-	cert = credential_path(cert_file, cert_buf, sizeof(cert_buf));
-	key = credential_path(key_file, key_buf, sizeof(key_buf));
+		return -1;
+	cert = credential_path(srv->cert_file, cert_buf, sizeof(cert_buf));
+	key = credential_path(srv->key_file, key_buf, sizeof(key_buf));
 	if (end_init(&srv->end, ossl.TLS_server_method(), LOG_ERR) < 0)
-		goto fail;
+		return -1;
 	ctx = srv->end.ctx;
 	/* One process per connection: a session cache or ticket key would
 	 * die with it, so resumption cannot work; do not pretend. */
@@ -306,19 +335,17 @@ tls_server_new(const char *cert_file, const char *key_file)
 	(void)ossl.SSL_CTX_set_num_tickets(ctx, 0);
 	ossl.SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	if (ossl.SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-		log_ssl_errors(LOG_ERR, "fatal", cert);
-		goto fail;
+		log_ssl_errors(LOG_ERR, "tls", cert);
+		return -1;
 	}
 	if (ossl.SSL_CTX_use_PrivateKey_file(ctx, key,
 	    SSL_FILETYPE_PEM) != 1 ||
 	    ossl.SSL_CTX_check_private_key(ctx) != 1) {
-		log_ssl_errors(LOG_ERR, "fatal", key);
-		goto fail;
+		log_ssl_errors(LOG_ERR, "tls", key);
+		return -1;
 	}
-	return srv;
-fail:
-	tls_server_free(srv);
-	return NULL;
+	srv->state = SERVER_LOADED;
+	return 0;
 }
 
 /* Wait until OpenSSL can go on after it returned err, at most timeout_ms
@@ -506,12 +533,18 @@ log_handshake_failure(int priority)
 	    errno == ETIMEDOUT ? "timed out" : strerror(errno));
 }
 
+static int
+tls_server_prepare(void *arg)
+{
+	return tls_server_load(arg);
+}
+
 static struct transport *
 tls_server_start(void *arg, int timeout_ms)
 {
 	struct tls_end *e = &((struct tls_server *)arg)->end;
 
-	if (end_session(e, LOG_ERR) < 0)
+	if (tls_server_load(arg) < 0 || end_session(e, LOG_ERR) < 0)
 		return NULL;
 	if (end_handshake(e, ossl.SSL_accept, timeout_ms) < 0) {
 		log_handshake_failure(LOG_INFO);
@@ -529,6 +562,7 @@ tls_server_hook(struct tls_server *srv, int in_fd, int out_fd,
 {
 	srv->end.in_fd = in_fd;
 	srv->end.out_fd = out_fd;
+	hook->prepare = tls_server_prepare;
 	hook->start = tls_server_start;
 	hook->arg = srv;
 }
@@ -538,7 +572,10 @@ tls_server_free(struct tls_server *srv)
 {
 	if (srv == NULL)
 		return;
-	end_free(&srv->end);
+	if (srv->end.ctx != NULL)	/* else libssl may not be loaded */
+		end_free(&srv->end);
+	free(srv->cert_file);
+	free(srv->key_file);
 	free(srv);
 }
 
@@ -554,6 +591,7 @@ tls_client_new(const struct tls_client_config *cfg, const char *host)
 		log_event(LOG_ERR, "fatal", "TLS: out of memory");
 		return NULL;
 	}
+	cl->end.in_fd = cl->end.out_fd = -1;
 	if (str_copy(cl->host, sizeof(cl->host), host) < 0) {
 		log_event(LOG_ERR, "fatal", "TLS: host name too long");
 		goto fail;
@@ -639,6 +677,7 @@ tls_client_hook(struct tls_client *cl, int fd, struct tls_hook *hook)
 {
 	cl->end.in_fd = fd;
 	cl->end.out_fd = fd;
+	hook->prepare = NULL;	/* the context is made in tls_client_new */
 	hook->start = tls_client_start;
 	hook->arg = cl;
 }

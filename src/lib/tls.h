@@ -8,7 +8,8 @@
  * without OpenSSL, tls_server_new and tls_client_new always fail, so -C
  * and -K are refused and the hook is never offered. Built with it, libssl
  * is loaded only by those two (dlopen), so a program that never starts
- * TLS never maps OpenSSL. */
+ * TLS never maps OpenSSL; a handler loads it at the first STARTTLS or STLS
+ * (or at start, for implicit TLS), not because it was given -C and -K. */
 #ifndef SOCKMAIL_TLS_H
 #define SOCKMAIL_TLS_H
 
@@ -17,6 +18,11 @@
 struct transport;
 
 struct tls_hook {
+	/* Make ready for start, before the "go ahead" reply: the server loads
+	 * its certificate here. Returns 0, or -1 (logged) when TLS cannot be
+	 * started, which the session answers as a temporary failure. NULL:
+	 * nothing to prepare. */
+	int			 (*prepare)(void *arg);
 	/* Handshake as the server within timeout_ms (-1: no limit). Returns
 	 * the transport to use from now on, or NULL when the handshake failed
 	 * (logged); the session must then end, since the connection's state
@@ -30,12 +36,18 @@ struct tls_server;
 /* Whether this build has TLS at all. */
 bool	tls_available(void);
 
-/* A server context for certificate chain cert_file and private key
- * key_file (PEM), TLS 1.2 or newer; a relative name is looked up in
- * $CREDENTIALS_DIRECTORY first (systemd's LoadCredential=). Loads libssl
- * on the first call. Returns NULL after logging why (libssl missing, a
- * file unreadable, ...). */
+/* A server for certificate chain cert_file and private key key_file
+ * (PEM), TLS 1.2 or newer; a relative name is looked up in
+ * $CREDENTIALS_DIRECTORY first (systemd's LoadCredential=). Only records
+ * the names: nothing is loaded or read until tls_server_load. Returns
+ * NULL after logging why (out of memory; always, built without OpenSSL). */
 struct tls_server *tls_server_new(const char *cert_file, const char *key_file);
+
+/* Load libssl, make the context and read the certificate and key, once:
+ * the hook's prepare and start call it, a handler with implicit TLS calls
+ * it at start. Returns 0, or -1 after logging why (libssl missing, a file
+ * unreadable or not matching, ...); a failure is not retried. */
+int	tls_server_load(struct tls_server *srv);
 
 /* Fill hook so that its start runs TLS over in_fd and out_fd (the same
  * socket under every supervisor) with srv's certificate. */

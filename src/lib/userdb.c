@@ -2,6 +2,7 @@
 /* userinfo.txt lookup and password checking. */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -160,21 +161,59 @@ done:
 	return found;
 }
 
+/*
+ * libcrypt is loaded with dlopen at the first {CRYPT} password, not
+ * linked: most sessions never check one (every SMTP session, and POP3
+ * logins against plain passwords), and mapping and relocating it cost
+ * every process start. The soname comes from configure.
+ */
+#if defined(HAVE_CRYPT_RN)
+typedef __typeof__(crypt_rn) crypt_fn;
+#define CRYPT_SYMBOL	"crypt_rn"
+#else
+typedef __typeof__(crypt_r) crypt_fn;
+#define CRYPT_SYMBOL	"crypt_r"
+#endif
+
+static crypt_fn *
+crypt_load(void)
+{
+	static crypt_fn *fn;
+	static bool tried;
+	const char *why;
+	void *lib;
+
+	if (tried)
+		return fn;
+	/* Never closed: the process ends with its connection. */
+	tried = true;
+	if ((lib = dlopen(LIBCRYPT_SONAME, RTLD_NOW | RTLD_LOCAL)) == NULL ||
+	    (fn = (crypt_fn *)dlsym(lib, CRYPT_SYMBOL)) == NULL) {
+		why = dlerror();
+		log_event(LOG_ERR, "fatal", "cannot load libcrypt: %s",
+		    why != NULL ? why : LIBCRYPT_SONAME);
+	}
+	return fn;
+}
+
 static bool
 crypt_matches(const char *hash, const char *password)
 {
 	struct crypt_data *data;
+	crypt_fn *hash_fn;
 	const char *out;
 	bool ok;
 
+	if ((hash_fn = crypt_load()) == NULL)
+		return false;
 	/* struct crypt_data is tens of KiB: not for the stack. */
 	data = calloc(1, sizeof(*data));
 	if (data == NULL)
 		return false;
 #if defined(HAVE_CRYPT_RN)
-	out = crypt_rn(password, hash, data, (int)sizeof(*data));
+	out = hash_fn(password, hash, data, (int)sizeof(*data));
 #else
-	out = crypt_r(password, hash, data);
+	out = hash_fn(password, hash, data);
 #endif
 	/* A failed hash starts with '*' and can never equal a stored one. */
 	ok = out != NULL && out[0] != '*' &&

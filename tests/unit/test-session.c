@@ -161,7 +161,7 @@ test_starttls_discards(void)
 	struct pop3_config pcfg = { .root_fd = root_fd, .domain = "t",
 	    .timeout_s = 5 };
 	struct mem_transport t;
-	struct tls_hook hook = { pretend_tls, &t.base };
+	struct tls_hook hook = { .start = pretend_tls, .arg = &t.base };
 	char out[4096];
 
 	scfg.tls = &hook;
