@@ -167,6 +167,27 @@ static struct {
 #undef OSSL_FIELD
 } ossl;
 
+/* Where OpenSSL's system calls leave errno. In a statically linked
+ * handler (configure's --enable-static-handlers) libssl runs on a libc.so.6
+ * of its own, loaded with it, and that libc's errno is not the handler's:
+ * the errno of a failed SSL call is read from, and cleared in, libssl's
+ * libc. In a dynamically linked one both are the same. */
+static int *(*ossl_errno_location)(void);
+
+/* Before an SSL call whose failure may be a system call's. */
+static void
+ossl_errno_clear(void)
+{
+	*ossl_errno_location() = 0;
+}
+
+/* After it failed: OpenSSL's errno becomes ours. */
+static void
+ossl_errno_take(void)
+{
+	errno = *ossl_errno_location();
+}
+
 /* Fill ossl from libssl (its dependency libcrypto answers for ERR_* and
  * X509_*).
  * Returns 0, or -1 after logging why. The handle is never closed: the
@@ -195,6 +216,10 @@ ossl_load(void)
 	}
 	OSSL_FUNCS(OSSL_BIND)
 #undef OSSL_BIND
+	/* libssl's own libc (see ossl_errno_location); ours if none. */
+	ossl_errno_location = (int *(*)(void))dlsym(lib, "__errno_location");
+	if (ossl_errno_location == NULL)
+		ossl_errno_location = __errno_location;
 	loaded = true;
 	return 0;
 }
@@ -397,8 +422,10 @@ tls_read(void *ctx, void *buf, size_t len, int timeout_ms)
 	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		ossl.ERR_clear_error();
+		ossl_errno_clear();
 		if (ossl.SSL_read_ex(e->ssl, buf, len, &n) == 1)
 			return (ssize_t)n;
+		ossl_errno_take();
 		err = ossl.SSL_get_error(e->ssl, 0);
 		if (err == SSL_ERROR_ZERO_RETURN)
 			return 0;	/* close_notify: the end of input */
@@ -429,11 +456,13 @@ tls_write(void *ctx, const void *buf, size_t len, int timeout_ms)
 	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (len > 0) {
 		ossl.ERR_clear_error();
+		ossl_errno_clear();
 		if (ossl.SSL_write_ex(e->ssl, p, len, &n) == 1) {
 			p += n;
 			len -= n;
 			continue;
 		}
+		ossl_errno_take();
 		err = ossl.SSL_get_error(e->ssl, 0);
 		if (err == SSL_ERROR_SSL) {
 			log_ssl_errors(LOG_INFO, "tls", "TLS write failed");
@@ -499,8 +528,10 @@ end_handshake(struct tls_end *e, int (*step)(SSL *), int timeout_ms)
 	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		ossl.ERR_clear_error();
+		ossl_errno_clear();
 		if (step(e->ssl) == 1)
 			break;
+		ossl_errno_take();
 		err = ossl.SSL_get_error(e->ssl, 0);
 		if (err == SSL_ERROR_SYSCALL && errno == 0)
 			err = SSL_ERROR_ZERO_RETURN;
