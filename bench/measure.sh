@@ -46,24 +46,43 @@ up_for() {
 	esac
 }
 
+# Targets with TLS listeners: SMTP STARTTLS, POP3 STLS and pop3s.
+smtp_tls() { case $1 in sockmail | before | postfix) ;; *) return 1 ;; esac; }
+pop3_tls() { case $1 in sockmail | before | dovecot) ;; *) return 1 ;; esac; }
+
+# smtp_port TARGET [tls]: the port, and the pid whose tree serves it.
 smtp_port() {
-	case $1 in
+	case $1${2:+-$2} in
 	floor) echo "$p_floor_smtp $pid_floor_smtp" ;;
+	sfloor) echo "$p_sfloor_smtp $pid_sfloor_smtp" ;;
 	fsync) echo "$p_floor_fsync $pid_floor_fsync" ;;
 	sockmail) echo "$p_sm_smtp $pid_sm_smtp" ;;
+	sockmail-tls) echo "$p_sm_smtps $pid_sm_smtps" ;;
+	before) echo "$p_bf_smtp $pid_bf_smtp" ;;
+	before-tls) echo "$p_bf_smtps $pid_bf_smtps" ;;
 	xinetd) echo "$p_xi_smtp $pid_xinetd" ;;
 	postfix) echo "$p_pf_smtp $pid_postfix" ;;
+	postfix-tls) echo "$p_pf_smtps $pid_postfix" ;;
 	gfs1) echo "$p_gfs1_smtp $pid_gfs1" ;;
 	gfs2) echo "$p_gfs2_smtp $pid_gfs2" ;;
 	esac
 }
 
+# pop3_port TARGET [stls|implicit]: the same for POP3.
 pop3_port() {
-	case $1 in
+	case $1${2:+-$2} in
 	floor) echo "$p_floor_pop3 $pid_floor_pop3" ;;
+	sfloor) echo "$p_sfloor_pop3 $pid_sfloor_pop3" ;;
 	sockmail) echo "$p_sm_pop3 $pid_sm_pop3" ;;
+	sockmail-stls) echo "$p_sm_stls $pid_sm_stls" ;;
+	sockmail-implicit) echo "$p_sm_pop3s $pid_sm_pop3s" ;;
+	before) echo "$p_bf_pop3 $pid_bf_pop3" ;;
+	before-stls) echo "$p_bf_stls $pid_bf_stls" ;;
+	before-implicit) echo "$p_bf_pop3s $pid_bf_pop3s" ;;
 	xinetd) echo "$p_xi_pop3 $pid_xinetd" ;;
 	dovecot) echo "$p_dc_pop3 $pid_dovecot" ;;
+	dovecot-stls) echo "$p_dc_stls $pid_dovecot_tls" ;;
+	dovecot-implicit) echo "$p_dc_pop3s $pid_dovecot_tls" ;;
 	gfs1) echo "$p_gfs1_pop3 $pid_gfs1" ;;
 	gfs2) echo "$p_gfs2_pop3 $pid_gfs2" ;;
 	esac
@@ -92,6 +111,8 @@ reset_sink() {
 	fsync) rm -f "$work/floor-mail/sink" ;;
 	sockmail | xinetd) rm -f "$root/USERS/sink/my_mailbox.txt" \
 	    "$root/USERS/sink/my_mailbox.idx" ;;
+	before) rm -f "$root_before/USERS/sink/my_mailbox.txt" \
+	    "$root_before/USERS/sink/my_mailbox.idx" ;;
 	postfix) rm -f "$work/pf/mail/sink" ;;
 	# One mailbox on the volume for both (and any tail side file).
 	gfs1 | gfs2) rm -f "$gfs_root/USERS/sink/"my_mailbox.* ;;
@@ -107,15 +128,38 @@ smtp_send() {
 	    -t sink@localhost "127.0.0.1:$p" >/dev/null 2>"$work/gen.err"
 }
 
-# smtp_run SCENARIO TARGET ROUND CONC MSGS LEN [-d]: msgs/s.
+# smtp_load_send PORT CONC MSGS LEN [-T starttls]: bench/smtp-load, one
+# message a connection, timed like smtp_send.
+smtp_load_send() {
+	local p=$1 c=$2 m=$3 l=$4
+	shift 4
+	/usr/bin/time -f '%U %S' -o "$work/gen.time" \
+	    "$sload" -p "$p" -c "$c" -n "$m" -s "$l" -m 1 "$@" \
+	    >/dev/null 2>"$work/gen.err"
+}
+
+# smtp_tls_send PORT CONC MSGS LEN: the same with STARTTLS.
+smtp_tls_send() {
+	smtp_load_send "$@" -T starttls
+}
+
+# smtp_run SCENARIO TARGET ROUND CONC MSGS LEN [kept|tls|load]: msgs/s.
+# kept: smtp-source -d, all messages over CONC connections; tls: smtp-load
+# with STARTTLS on the target's TLS listener; load: smtp-load, plain (the
+# baseline of tls); else smtp-source, one message a connection.
 smtp_run() {
-	local s=$1 t=$2 r=$3 c=$4 m=$5 l=$6 p pid c0 c1 t0 t1 base=0 rc g
-	shift 6
-	read -r p pid <<<"$(smtp_port "$t")"
+	local s=$1 t=$2 r=$3 c=$4 m=$5 l=$6 mode=${7:-} p pid c0 c1 t0 t1 base=0
+	local rc g
+	read -r p pid <<<"$(smtp_port "$t" "$([ "$mode" = tls ] && echo tls)")"
 	[ "$t" = postfix ] && base=$(sent_count)
 	c0=$(tree_cpu "$pid")
 	t0=$(now)
-	smtp_send "$p" "$c" "$m" "$l" "$@"
+	case $mode in
+	kept) smtp_send "$p" "$c" "$m" "$l" -d ;;
+	tls) smtp_tls_send "$p" "$c" "$m" "$l" ;;
+	load) smtp_load_send "$p" "$c" "$m" "$l" ;;
+	*) smtp_send "$p" "$c" "$m" "$l" ;;
+	esac
 	rc=$?
 	if [ "$rc" = 0 ] && [ "$t" = postfix ]; then
 		wait_sent $((base + m)) || rc=1
@@ -136,18 +180,19 @@ smtp_run() {
 		    b - a, g, c1 - c0 }' | tee -a "$work/results" >&2
 }
 
-# pop3_run SCENARIO TARGET ROUND CONC SESSIONS RETR: sessions/s, or MB/s
-# when RETR > 0.
+# pop3_run SCENARIO TARGET ROUND CONC SESSIONS RETR [stls|implicit]:
+# sessions/s, or MB/s when RETR > 0; over TLS on the target's STLS or
+# pop3s listener when asked.
 pop3_run() {
-	local s=$1 t=$2 r=$3 c=$4 n=$5 k=$6 p pid c0 c1 line rc try
-	read -r p pid <<<"$(pop3_port "$t")"
+	local s=$1 t=$2 r=$3 c=$4 n=$5 k=$6 mode=${7:-} p pid c0 c1 line rc try
+	read -r p pid <<<"$(pop3_port "$t" "$mode")"
 	# A session refused ("maildrop already locked": the previous session's
 	# handler had answered QUIT but not yet let go) fails pop3-load's
 	# whole run; such a run is retried, at most twice, and noted.
 	for try in 1 2 3; do
 		c0=$(tree_cpu "$pid")
 		line=$("$load" -p "$p" -u 'bench%d' -w benchpw -n "$n" -c "$c" \
-		    -k "$k" 2>"$work/gen.err")
+		    -k "$k" ${mode:+-T "$mode"} 2>"$work/gen.err")
 		rc=$?
 		sleep 0.2
 		c1=$(tree_cpu "$pid")
@@ -198,12 +243,26 @@ check_smtp() {	# PORT MAILBOX-FILE (none: floor): one message delivered
 	}
 }
 
-check_pop3() {	# PORT: one session with a RETR
-	"$load" -p "$1" -u bench1 -w benchpw -n 1 -c 1 -k 1 >/dev/null \
-	    2>"$work/gen.err" || {
-		echo "POP3 on port $1 fails: $(cat "$work/gen.err")" >&2
+check_pop3() {	# PORT [stls|implicit]: one session with a RETR
+	"$load" -p "$1" -u bench1 -w benchpw -n 1 -c 1 -k 1 ${2:+-T "$2"} \
+	    >/dev/null 2>"$work/gen.err" || {
+		echo "POP3${2:+ ($2)} on port $1 fails: $(cat "$work/gen.err")" >&2
 		return 1
 	}
+}
+
+check_starttls() {	# PORT: one message through STARTTLS
+	smtp_tls_send "$1" 1 1 1024 || {
+		echo "SMTP STARTTLS on port $1 fails: $(tail -1 "$work/gen.err")" >&2
+		return 1
+	}
+}
+
+# check_tls PREFIX: a handlers pair's three TLS listeners (targets.sh).
+check_tls() {
+	local smtps=p_$1_smtps stls=p_$1_stls pop3s=p_$1_pop3s
+	check_starttls "${!smtps}" && check_pop3 "${!stls}" stls &&
+	    check_pop3 "${!pop3s}" implicit
 }
 
 check_floor() {
@@ -214,7 +273,12 @@ check_floor() {
 
 check_sockmail() {
 	check_smtp "$p_sm_smtp" "$root/USERS/sink/my_mailbox.txt" &&
-	    check_pop3 "$p_sm_pop3" && reset_sink sockmail
+	    check_pop3 "$p_sm_pop3" && check_tls sm && reset_sink sockmail
+}
+
+check_before() {
+	check_smtp "$p_bf_smtp" "$root_before/USERS/sink/my_mailbox.txt" &&
+	    check_pop3 "$p_bf_pop3" && check_tls bf && reset_sink before
 }
 
 check_xinetd() {
@@ -236,11 +300,13 @@ check_postfix() {
 	local base
 	base=$(sent_count)
 	check_smtp "$p_pf_smtp" none && wait_sent $((base + 1)) &&
+	    check_starttls "$p_pf_smtps" && wait_sent $((base + 2)) &&
 	    grep -q '^From ' "$work/pf/mail/sink" && reset_sink postfix
 }
 
 check_dovecot() {
-	check_pop3 "$p_dc_pop3"
+	check_pop3 "$p_dc_pop3" && check_pop3 "$p_dc_stls" stls &&
+	    check_pop3 "$p_dc_pop3s" implicit
 }
 
 # ---- Peak RSS (KiB) of one session's processes. ----
@@ -351,4 +417,89 @@ hwm_max_smtpd() {
 		[ "${kb:-0}" -gt "$max" ] && max=$kb
 	done < <(tree_pids "$pid_postfix")
 	echo "$max"
+}
+
+# ---- PSS of one session held open alone (KiB). ----
+
+# pss_sum PID...: the sum of the processes' Pss (smaps_rollup).
+pss_sum() {
+	local p kb sum=0
+	for p in "$@"; do
+		kb=$(awk '$1 == "Pss:" { print $2 }' "/proc/$p/smaps_rollup" \
+		    2>/dev/null)
+		sum=$((sum + ${kb:-0}))
+	done
+	echo "$sum"
+}
+
+# session_pids TARGET ROOT PORT [LPORT]: the processes serving the session
+# from the client's port LPORT (without it: any on PORT): for Dovecot its
+# pop3 and pop3-login processes (the instance under ROOT; the only session
+# there), for every other target the process holding the server's end of
+# the connection (the handler; Postfix's smtpd, not its shared cleanup or
+# qmgr).
+session_pids() {
+	local pid comm
+	if [ "$1" = dovecot ]; then
+		while read -r pid comm; do
+			case $comm in pop3 | pop3-login) echo "$pid" ;; esac
+		done < <(tree_pids "$2")
+		return
+	fi
+	ss -Htnp state established "( sport = :$3${4:+ and dport = :$4} )" |
+	    grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u
+}
+
+# pss_session SESSION TARGET PROTO TLS: one session held open by
+# bench/hold-session, its processes' PSS summed, a results line.
+pss_session() {
+	local s=$1 t=$2 proto=$3 mode=$4 p pid lport kb pids='' i
+	case $proto-$mode in
+	smtp-none) read -r p pid <<<"$(smtp_port "$t")" ;;
+	smtp-starttls) read -r p pid <<<"$(smtp_port "$t" tls)" ;;
+	pop3-none) read -r p pid <<<"$(pop3_port "$t")" ;;
+	*) read -r p pid <<<"$(pop3_port "$t" "$mode")" ;;
+	esac
+	# The previous session's processes gone first (bounded, 2 s).
+	for i in $(seq 20); do
+		[ -z "$(session_pids "$t" "$pid" "$p")" ] && break
+		sleep 0.1
+	done
+	[ "$i" -lt 20 ] || echo "run.sh: $s on $t: an earlier session lingers" >&2
+	coproc HOLD { python3 "$top/bench/hold-session" "$proto" "$p" "$mode" \
+	    bench1 2>>"$work/gen.err"; }
+	if IFS= read -r -t 30 lport <&"${HOLD[0]}" && [ -n "$lport" ]; then
+		sleep 0.2
+		pids=$(session_pids "$t" "$pid" "$p" "$lport")
+		# shellcheck disable=SC2086 # a list of pids
+		kb=$(pss_sum $pids)
+		echo >&"${HOLD[1]}"
+	fi
+	wait "$HOLD_PID"
+	if [ -z "$pids" ] || [ "${kb:-0}" = 0 ]; then
+		echo "run.sh: PSS of $s on $t failed: $(tail -1 "$work/gen.err")" >&2
+		return
+	fi
+	echo "$s $t 1 $kb 0 0 0"
+	reset_sink "$t"
+}
+
+pss_all() {
+	local t
+	{
+		for t in floor sfloor sockmail before xinetd postfix gfs1; do
+			up_for "$t" && pss_session pss-smtp "$t" smtp none
+		done
+		for t in floor sfloor sockmail before xinetd dovecot gfs1; do
+			up_for "$t" && pss_session pss-pop3 "$t" pop3 none
+		done
+		for t in sockmail before postfix; do
+			up_for "$t" && pss_session pss-smtps "$t" smtp starttls
+		done
+		for t in sockmail before dovecot; do
+			up_for "$t" || continue
+			pss_session pss-stls "$t" pop3 stls
+			pss_session pss-pop3s "$t" pop3 implicit
+		done
+	} | tee -a "$work/results" >&2
 }

@@ -2,10 +2,10 @@
 # Variables come from, and go to, bench/run.sh, which sources this file.
 # shellcheck disable=SC2034,SC2154
 # bench/report.sh: bench/run.sh's markdown report from $work/results (see
-# measure.sh for its lines): medians with min-max, ratios, the
+# measure.sh for its lines): medians with min-max, ratios, TLS ÷ plain, the
 # performance goals of bench/README.md, the cost of the distributed store
-# (gfs1 / gfs2 ÷ sockmail), and the CPU of the load generator next to the
-# server's.
+# (gfs1 / gfs2 ÷ sockmail), the memory of one session, and the CPU of the
+# load generator next to the server's.
 
 report() {
 	local host
@@ -14,7 +14,7 @@ report() {
 	    -v runs="$runs" -v secs="$((t_end - t_start))" \
 	    -v rev="$(git -C "$top" rev-parse --short HEAD 2>/dev/null)" \
 	    -v sizes="$lat_sizes" -v quick="${QUICK:-}" \
-	    -v targets="${TARGETS:+$targets}" '
+	    -v targets="${TARGETS:+$targets}" -v before="$before" '
 	function med(k,    n, i, j, v, t) {
 		n = cnt[k]
 		if (n == 0) return ""
@@ -41,10 +41,30 @@ report() {
 		if (x == "" || y == "" || y == 0) return "n/a"
 		return sprintf("%.2f×", x / y)
 	}
-	function goal(a, b, want,    x, y) {
+	# verdict(A, B, WANT, STRICT): A ÷ B ≥ WANT (> WANT when STRICT).
+	function verdict(a, b, want, strict,    x, y) {
 		x = med(a); y = med(b)
 		if (x == "" || y == "" || y == 0) return "n/a"
-		return (x / y >= want ? "met" : "**not met**") sprintf(" (≥ %.1f×)", want)
+		return (strict ? x / y > want : x / y >= want) ? "met" : "**not met**"
+	}
+	function mib(k,    m) { m = med(k); return m == "" ? "n/a" : sprintf("%.1f", m / 1024) }
+	function kib(k,    m) { m = med(k); return m == "" ? "n/a" : sprintf("%d", m) }
+	function smtp(s) { return s ~ /^(s[0-3]|p1|t1)$/ }
+	function tls(s) { return s ~ /^[tu]/ }
+	# Rows of the TLS targets alone: TLS, and p1, its plain baseline.
+	function tlsrow(s) { return s ~ /^[ptu]/ }
+	# Does scenario s apply to target t? (else "–")
+	function applies(s, t) {
+		if (smtp(s) && t == "dovecot") return 0
+		if (!smtp(s) && (t == "fsync" || t == "postfix")) return 0
+		if (t == "sfloor" && s !~ /^s[0145]$/) return 0
+		if (tlsrow(s) && t !~ /^(sockmail|before|postfix|dovecot)$/) return 0
+		return 1
+	}
+	# goal(SCENARIO, TEXT, A, B, WANT, STRICT): one more goal.
+	function goal(s, text, a, b, want, strict) {
+		ng++; gs[ng] = s; gt[ng] = text; ga[ng] = a; gb[ng] = b
+		gw[ng] = want; gx[ng] = strict
 	}
 	$2 ~ /^gfs/ { gfs = 1 }
 	$4 == "fail" { fails[$1 SUBSEP $2] = 1; next }
@@ -56,49 +76,107 @@ report() {
 		    host, rev, runs, quick ? " (QUICK)" : "", secs
 		if (targets != "")
 			printf "Targets: %s (TARGETS); the others were not run.\n\n", targets
-		split("s1 s2 s3 s4 s5 s6", S, " ")
+		if (before != "")
+			printf "before: the handlers of %s (BEFORE).\n\n", before
+		ns = split("s0 s1 s2 s3 p1 t1 s4 s5 s6 t4 u4 t5 u5", S, " ")
+		name["s0"] = "SMTP 1 KiB, 1 connection at a time, 1 message each (msgs/s)"
 		name["s1"] = "SMTP 1 KiB, 16 connections, 1 message each (msgs/s)"
 		name["s2"] = "SMTP 1 KiB, 16 kept-open connections (msgs/s)"
 		name["s3"] = "SMTP 1 MiB, 4 connections (msgs/s)"
+		name["p1"] = "SMTP 1 KiB, 16 connections, 1 message each, smtp-load (msgs/s)"
+		name["t1"] = "SMTP STARTTLS 1 KiB, 16 connections, 1 message each (msgs/s)"
 		name["s4"] = "POP3 login+STAT+QUIT, 1 at a time (sessions/s)"
 		name["s5"] = "POP3 login+STAT+QUIT, 16 at a time (sessions/s)"
 		name["s6"] = "POP3 RETR 100 × 2 KiB, 4 at a time (MB/s)"
-		nt = split("floor fsync sockmail xinetd postfix dovecot gfs1 gfs2", T, " ")
-		col["floor"] = "floor"; col["fsync"] = "fsync floor"
-		col["sockmail"] = "sockmail"; col["xinetd"] = "sockmail-xinetd"
+		name["t4"] = "POP3 STLS login+STAT+QUIT, 1 at a time (sessions/s)"
+		name["u4"] = "pop3s login+STAT+QUIT, 1 at a time (sessions/s)"
+		name["t5"] = "POP3 STLS login+STAT+QUIT, 16 at a time (sessions/s)"
+		name["u5"] = "pop3s login+STAT+QUIT, 16 at a time (sessions/s)"
+		plain["t1"] = "p1"; plain["t4"] = "s4"; plain["u4"] = "s4"
+		plain["t5"] = "s5"; plain["u5"] = "s5"
+		tl = "floor sfloor fsync sockmail" (before != "" ? " before" : "")
+		nt = split(tl " xinetd postfix dovecot gfs1 gfs2", T, " ")
+		col["floor"] = "floor"; col["sfloor"] = "static floor"
+		col["fsync"] = "fsync floor"; col["sockmail"] = "sockmail"
+		col["before"] = "before"; col["xinetd"] = "sockmail-xinetd"
 		col["postfix"] = "Postfix"; col["dovecot"] = "Dovecot"
 		col["gfs1"] = "gfs1"; col["gfs2"] = "gfs2"
+
+		# The goals of bench/README.md, in its order.
+		for (i = 1; i <= ns; i++) {
+			s = S[i]; sm = s SUBSEP "sockmail"
+			if (s ~ /^s[0145]$/)
+				goal(s, "sockmail ≥ 1.0× the floor", sm, s SUBSEP "floor", 1, 0)
+			if (s == "s1")
+				goal(s, "sockmail ÷ Postfix > 1.0", sm, s SUBSEP "postfix", 1, 1)
+			if (s == "s2")
+				goal(s, "sockmail ≥ 0.75× the fsync floor", sm, s SUBSEP "fsync", 0.75, 0)
+			if (s == "s3")
+				goal(s, "sockmail ≥ 0.8× the fsync floor", sm, s SUBSEP "fsync", 0.8, 0)
+			if (s == "s6")
+				goal(s, "sockmail ≥ 0.8× the floor", sm, s SUBSEP "floor", 0.8, 0)
+			if (s ~ /^u/)
+				goal(s, "sockmail ≥ 3× Dovecot", sm, s SUBSEP "dovecot", 3, 0)
+			if (tls(s))
+				goal(s, "sockmail ≥ 0.4× the same plain scenario",
+				    sm, plain[s] SUBSEP "sockmail", 0.4, 0)
+		}
+
 		print "## Throughput: median (min–max), higher is better\n"
 		printf "| scenario |"
 		for (t = 1; t <= nt; t++) printf " %s |", col[T[t]]
-		print " sockmail ÷ floor | ÷ fsync floor | ÷ Postfix/Dovecot | xinetd ÷ floor | goal |"
+		printf " sockmail ÷ floor | ÷ fsync floor | ÷ Postfix/Dovecot | xinetd ÷ floor |"
+		if (before != "") printf " sockmail ÷ before |"
+		print " goal |"
 		printf "|---|"
-		for (t = 1; t <= nt + 5; t++) printf "---|"
+		for (t = 1; t <= nt + 5 + (before != ""); t++) printf "---|"
 		print ""
-		for (i = 1; i <= 6; i++) {
-			s = S[i]; smtp = i <= 3
+		for (i = 1; i <= ns; i++) {
+			s = S[i]; sm = s SUBSEP "sockmail"
 			printf "| %s |", name[s]
-			for (t = 1; t <= nt; t++) {
-				k = s SUBSEP T[t]
-				if ((smtp && T[t] == "dovecot") ||
-				    (!smtp && (T[t] == "fsync" || T[t] == "postfix")))
-					printf " – |"
-				else
-					printf " %s |", cell(k)
-			}
-			sm = s SUBSEP "sockmail"
-			printf " %s | %s | %s | %s | %s |\n", ratio(sm, s SUBSEP "floor"),
-			    smtp ? ratio(sm, s SUBSEP "fsync") : "–",
-			    ratio(sm, s SUBSEP (smtp ? "postfix" : "dovecot")),
-			    ratio(s SUBSEP "xinetd", s SUBSEP "floor"),
-			    smtp ? "÷ fsync floor " goal(sm, s SUBSEP "fsync", 0.8) : "÷ floor " goal(sm, s SUBSEP "floor", s == "s6" ? 0.8 : 0.7)
+			for (t = 1; t <= nt; t++)
+				printf " %s |", applies(s, T[t]) ? cell(s SUBSEP T[t]) : "–"
+			printf " %s | %s | %s | %s |",
+			    tlsrow(s) ? "–" : ratio(sm, s SUBSEP "floor"),
+			    smtp(s) && !tlsrow(s) ? ratio(sm, s SUBSEP "fsync") : "–",
+			    ratio(sm, s SUBSEP (smtp(s) ? "postfix" : "dovecot")),
+			    tlsrow(s) ? "–" : ratio(s SUBSEP "xinetd", s SUBSEP "floor")
+			if (before != "") printf " %s |", ratio(sm, s SUBSEP "before")
+			g = ""
+			for (j = 1; j <= ng; j++)
+				if (gs[j] == s)
+					g = g (g == "" ? "" : "; ") gt[j] ": " \
+					    verdict(ga[j], gb[j], gw[j], gx[j])
+			printf " %s |\n", g == "" ? "–" : g
 		}
+
+		print "\n## TLS ÷ plain: each target'"'"'s TLS scenario ÷ its plain one (same run)\n"
+		printf "| scenario | plain | sockmail |"
+		if (before != "") printf " before |"
+		print " Postfix / Dovecot | TLS: sockmail ÷ Postfix/Dovecot | goal: sockmail ≥ 0.4× |"
+		printf "|---|---|---|---|---|---|"
+		if (before != "") printf "---|"
+		print ""
+		for (i = 1; i <= ns; i++) {
+			s = S[i]
+			if (!tls(s)) continue
+			o = smtp(s) ? "postfix" : "dovecot"; p = plain[s]
+			printf "| %s | %s | %s |", name[s], name[p],
+			    ratio(s SUBSEP "sockmail", p SUBSEP "sockmail")
+			if (before != "")
+				printf " %s |", ratio(s SUBSEP "before", p SUBSEP "before")
+			printf " %s | %s | %s |\n", ratio(s SUBSEP o, p SUBSEP o),
+			    ratio(s SUBSEP "sockmail", s SUBSEP o),
+			    verdict(s SUBSEP "sockmail", p SUBSEP "sockmail", 0.4, 0)
+		}
+
 		if (gfs) {
 			print "\n## The cost of the distributed store: medians, and gfs1 / gfs2 ÷ sockmail from the same run\n"
 			print "| scenario | sockmail | gfs1 | gfs2 | gfs1 ÷ sockmail | gfs2 ÷ sockmail | gfs2 ÷ gfs1 |"
 			print "|---|---|---|---|---|---|---|"
-			for (i = 1; i <= 6; i++) {
+			for (i = 1; i <= ns; i++) {
 				s = S[i]; sm = s SUBSEP "sockmail"
+				if (tlsrow(s)) continue
 				g1 = s SUBSEP "gfs1"; g2 = s SUBSEP "gfs2"
 				printf "| %s | %s | %s | %s | %s | %s | %s |\n", name[s],
 				    cell(sm), cell(g1), cell(g2), ratio(g1, sm),
@@ -108,9 +186,9 @@ report() {
 		print "\n## Login + STAT + QUIT latency by mailbox size (2 KiB messages), ms, median (min–max)\n"
 		print "| messages | sockmail first touch | sockmail warm | Dovecot first touch | Dovecot warm | first touch: Dovecot ÷ sockmail |"
 		print "|---|---|---|---|---|---|"
-		ns = split(sizes, N, " ")
-		small = N[1]; big = N[ns]
-		for (i = 1; i <= ns; i++) {
+		nz = split(sizes, N, " ")
+		small = N[1]; big = N[nz]
+		for (i = 1; i <= nz; i++) {
 			n = N[i]
 			printf "| %s | %s | %s | %s | %s | %s |\n", n,
 			    cell("first" n SUBSEP "sockmail"), cell("warm" n SUBSEP "sockmail"),
@@ -131,21 +209,42 @@ report() {
 			    r == "rss-smtp" ? mib(r SUBSEP "postfix") : "–",
 			    r == "rss-smtp" ? "–" : mib(r SUBSEP "dovecot")
 		}
+
+		print "\n## PSS of one session, KiB (the session held open alone)\n"
+		np = split("floor sfloor sockmail" (before != "" ? " before" : "") \
+		    " xinetd postfix dovecot gfs1", P, " ")
+		pc["postfix"] = "Postfix smtpd"; pc["dovecot"] = "Dovecot pop3 + pop3-login"
+		printf "| session |"
+		for (t = 1; t <= np; t++) printf " %s |", P[t] in pc ? pc[P[t]] : col[P[t]]
+		printf "\n|---|"
+		for (t = 1; t <= np; t++) printf "---|"
+		print ""
+		nq = split("pss-smtp pss-smtps pss-pop3 pss-stls pss-pop3s", Q, " ")
+		qn["pss-smtp"] = "SMTP: EHLO, MAIL, RCPT"
+		qn["pss-smtps"] = "SMTP: EHLO, STARTTLS, EHLO, MAIL, RCPT"
+		qn["pss-pop3"] = "POP3: USER, PASS, STAT"
+		qn["pss-stls"] = "POP3: STLS, USER, PASS, STAT"
+		qn["pss-pop3s"] = "pop3s: USER, PASS, STAT"
+		for (i = 1; i <= nq; i++) {
+			q = Q[i]; qs = q ~ /smtp/; qt = q !~ /^pss-(smtp|pop3)$/
+			printf "| %s |", qn[q]
+			for (t = 1; t <= np; t++) {
+				u = P[t]
+				if ((qs && u == "dovecot") || (!qs && u == "postfix") ||
+				    (qt && u !~ /^(sockmail|before|postfix|dovecot)$/))
+					printf " – |"
+				else
+					printf " %s |", kib(q SUBSEP u)
+			}
+			print ""
+		}
+
 		print "\n## Goals\n"
 		print "| goal | measured | |"
 		print "|---|---|---|"
-		for (i = 1; i <= 3; i++) {
-			s = S[i]
-			printf "| %s: sockmail ≥ 0.8× the fsync floor | %s | %s |\n",
-			    name[s], ratio(s SUBSEP "sockmail", s SUBSEP "fsync"),
-			    verdict(s SUBSEP "sockmail", s SUBSEP "fsync", 0.8)
-		}
-		for (i = 4; i <= 6; i++) {
-			s = S[i]; w = s == "s6" ? 0.8 : 0.7
-			printf "| %s: sockmail ≥ %.1f× the floor | %s | %s |\n",
-			    name[s], w, ratio(s SUBSEP "sockmail", s SUBSEP "floor"),
-			    verdict(s SUBSEP "sockmail", s SUBSEP "floor", w)
-		}
+		for (j = 1; j <= ng; j++)
+			printf "| %s: %s | %s | %s |\n", name[gs[j]], gt[j],
+			    ratio(ga[j], gb[j]), verdict(ga[j], gb[j], gw[j], gx[j])
 		a = "warm" big SUBSEP "sockmail"; b = "warm" small SUBSEP "sockmail"
 		x = med(a); y = med(b)
 		v = (x == "" || y == "" || y == 0) ? "n/a" : (x < 3 * y ? "met" : "**not met**")
@@ -153,20 +252,27 @@ report() {
 		    big, small, ratio(a, b), v
 		a = "first" big SUBSEP "dovecot"; b = "first" big SUBSEP "sockmail"
 		printf "| %s-message first touch ≥ 10× faster than Dovecot | %s | %s |\n",
-		    big, ratio(a, b), verdict(a, b, 10)
+		    big, ratio(a, b), verdict(a, b, 10, 0)
 		for (i = 1; i <= 3; i++) {
 			r = R[i]; x = med(r SUBSEP "sockmail")
 			v = x == "" ? "n/a" : (x <= 2048 ? "met" : "**not met**")
 			printf "| peak RSS ≤ 2 MiB: %s | %s | %s |\n", rn[r],
 			    mib(r SUBSEP "sockmail"), v
 		}
+		for (i = 1; i <= 3; i += 2) {
+			q = Q[i]; x = med(q SUBSEP "sockmail")
+			v = x == "" ? "n/a" : (x <= 512 ? "met" : "**not met**")
+			printf "| PSS of one session ≤ 512 KiB: %s | %s KiB | %s |\n",
+			    qn[q], kib(q SUBSEP "sockmail"), v
+		}
+
 		print "\n## Who was busy: CPU seconds per run (mean), load generator / server, and wall seconds\n"
 		printf "| scenario |"
 		for (t = 1; t <= nt; t++) printf " %s |", col[T[t]]
 		printf "\n|---|"
 		for (t = 1; t <= nt; t++) printf "---|"
 		print ""
-		for (i = 1; i <= 6; i++) {
+		for (i = 1; i <= ns; i++) {
 			s = S[i]
 			printf "| %s |", name[s]
 			for (t = 1; t <= nt; t++) {
@@ -179,12 +285,6 @@ report() {
 			}
 			print ""
 		}
-	}
-	function mib(k,    m) { m = med(k); return m == "" ? "n/a" : sprintf("%.1f", m / 1024) }
-	function verdict(a, b, want,    x, y) {
-		x = med(a); y = med(b)
-		if (x == "" || y == "" || y == 0) return "n/a"
-		return x / y >= want ? "met" : "**not met**"
 	}' "$work/results"
 	if [ -s "$work/unavailable" ]; then
 		printf '\n## Targets not available (their figures read n/a)\n\n'

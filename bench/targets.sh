@@ -4,7 +4,9 @@
 # bench/targets.sh: start and stop the servers bench/run.sh measures, each
 # a private instance on loopback whose files live under $work. Sourced by
 # run.sh, which sets: work (work dir), build (build dir), root (sockmail
-# mail root), top (the source tree), port (first of 13 ports). Each
+# mail root), top (the source tree), port (first of 26 ports), tls (the
+# folder with cert.pem and key.pem), and for the before target before
+# (its build dir) and root_before (its mail root). Each
 # start_X prints why and returns 1 when X cannot start; each sets the
 # variable pid_X to the processes whose trees hold the target's processes
 # (for CPU accounting; more than one, space-separated, for gfs1 / gfs2).
@@ -22,6 +24,21 @@ p_gfs1_smtp=$((port + 9))
 p_gfs1_pop3=$((port + 10))
 p_gfs2_smtp=$((port + 11))
 p_gfs2_pop3=$((port + 12))
+# The static floor, the TLS listeners (SMTP STARTTLS, POP3 STLS, pop3s) and
+# the before target's five.
+p_sfloor_smtp=$((port + 13))
+p_sfloor_pop3=$((port + 14))
+p_sm_smtps=$((port + 15))
+p_sm_stls=$((port + 16))
+p_sm_pop3s=$((port + 17))
+p_pf_smtps=$((port + 18))
+p_dc_stls=$((port + 19))
+p_dc_pop3s=$((port + 20))
+p_bf_smtp=$((port + 21))
+p_bf_pop3=$((port + 22))
+p_bf_smtps=$((port + 23))
+p_bf_stls=$((port + 24))
+p_bf_pop3s=$((port + 25))
 
 # The cluster of gfs1 / gfs2 (tests/cluster.bash): its front end, HAProxy,
 # on 127.0.0.1 and the gfs2 ports, where the load generators and wait_port
@@ -70,17 +87,80 @@ start_floor() {
 	ssa "$p_floor_pop3" "$work/floor.log" "$build/bench/floor" pop3 100 2048
 	pid_floor_pop3=$ssa_pid
 	wait_port "$p_floor_smtp" && wait_port "$p_floor_fsync" &&
-	    wait_port "$p_floor_pop3"
+	    wait_port "$p_floor_pop3" || return 1
+	start_sfloor
+}
+
+# The static floor (bench/floor-static, the same floor.c linked
+# -static-pie) comes with the floor when it was built; its absence is
+# noted, not fatal.
+start_sfloor() {
+	local f=$build/bench/floor-static
+	up[sfloor]=
+	if [ ! -x "$f" ]; then
+		printf -- '- static floor: no %s (make bench/floor-static; it needs a toolchain that links -static-pie)\n' \
+		    "$f" >>"$work/unavailable"
+		return 0
+	fi
+	ssa "$p_sfloor_smtp" "$work/floor.log" "$f" smtp
+	pid_sfloor_smtp=$ssa_pid
+	ssa "$p_sfloor_pop3" "$work/floor.log" "$f" pop3 100 2048
+	pid_sfloor_pop3=$ssa_pid
+	if wait_port "$p_sfloor_smtp" && wait_port "$p_sfloor_pop3" &&
+	    check_smtp "$p_sfloor_smtp" none && check_pop3 "$p_sfloor_pop3"
+	then
+		up[sfloor]=1
+	else
+		printf -- '- static floor: %s\n' "$(tail -1 "$work/gen.err")" \
+		    >>"$work/unavailable"
+	fi
+}
+
+# handlers PREFIX SRC ROOT LOG: sockmail-smtpd and sockmail-pop3d from the
+# folder SRC on mail root ROOT, five listeners: plain SMTP and POP3, SMTP
+# offering STARTTLS, POP3 offering STLS, and pop3s. Every one is given the
+# certificate (-C/-K), as the shipped units and xinetd files give it, so
+# that a plain session pays whatever a configured certificate costs it
+# (nothing since the handlers read it at the first STARTTLS/STLS; before,
+# libssl and the PEM files at every start); the ports are
+# p_PREFIX_{smtp,pop3,smtps,stls,pop3s}, the pids go to pid_PREFIX_*.
+handlers() {
+	local pre=$1 src=$2 r=$3 log=$4 svc p
+	local cert=(-C "$tls/cert.pem" -K "$tls/key.pem")
+	for svc in smtp pop3 smtps stls pop3s; do
+		p=p_${pre}_$svc
+		case $svc in
+		smtp) ssa "${!p}" "$log" "$src/sockmail-smtpd" -d "$r" -n bench \
+		    "${cert[@]}" ;;
+		smtps) ssa "${!p}" "$log" "$src/sockmail-smtpd" -d "$r" -n bench \
+		    "${cert[@]}" ;;
+		pop3) ssa "${!p}" "$log" "$src/sockmail-pop3d" -d "$r" -n bench \
+		    -f 0 "${cert[@]}" ;;
+		stls) ssa "${!p}" "$log" "$src/sockmail-pop3d" -d "$r" -n bench \
+		    -f 0 "${cert[@]}" ;;
+		pop3s) ssa "${!p}" "$log" "$src/sockmail-pop3d" -d "$r" -n bench \
+		    -f 0 "${cert[@]}" -S ;;
+		esac
+		printf -v "pid_${pre}_$svc" %s "$ssa_pid"
+	done
+	for svc in smtp pop3 smtps stls pop3s; do
+		p=p_${pre}_$svc
+		wait_port "${!p}" || return 1
+	done
 }
 
 start_sockmail() {
-	ssa "$p_sm_smtp" "$work/sockmail.log" "$build/src/sockmail-smtpd" \
-	    -d "$root" -n bench
-	pid_sm_smtp=$ssa_pid
-	ssa "$p_sm_pop3" "$work/sockmail.log" "$build/src/sockmail-pop3d" \
-	    -d "$root" -n bench -f 0
-	pid_sm_pop3=$ssa_pid
-	wait_port "$p_sm_smtp" && wait_port "$p_sm_pop3"
+	handlers sm "$build/src" "$root" "$work/sockmail.log"
+}
+
+# before: the handlers of another build (BEFORE), exactly as sockmail's,
+# on a copy of the mail root of its own.
+start_before() {
+	local f
+	for f in "$before/src/sockmail-smtpd" "$before/src/sockmail-pop3d"; do
+		[ -x "$f" ] || { echo "before: no $f" >&2; return 1; }
+	done
+	handlers bf "$before/src" "$root_before" "$work/before.log"
 }
 
 # xinetd gives the handler the client on fds 0, 1 and 2, so the handlers
@@ -100,11 +180,13 @@ start_xinetd() {
 			printf '\tcps = 100000 1\n\tlog_on_success =\n\tlog_on_failure =\n'
 			printf '\tenv = SOCKMAIL_LOG=stderr\n'
 			if [ "$s" = smtp ]; then
-				printf '\tport = %s\n\tserver = %s\n\tserver_args = -d %s -n bench\n' \
-				    "$p_xi_smtp" "$build/src/sockmail-smtpd" "$root"
+				printf '\tport = %s\n\tserver = %s\n\tserver_args = -d %s -n bench -C %s -K %s\n' \
+				    "$p_xi_smtp" "$build/src/sockmail-smtpd" "$root" \
+				    "$tls/cert.pem" "$tls/key.pem"
 			else
-				printf '\tport = %s\n\tserver = %s\n\tserver_args = -d %s -n bench -f 0\n' \
-				    "$p_xi_pop3" "$build/src/sockmail-pop3d" "$root"
+				printf '\tport = %s\n\tserver = %s\n\tserver_args = -d %s -n bench -f 0 -C %s -K %s\n' \
+				    "$p_xi_pop3" "$build/src/sockmail-pop3d" "$root" \
+				    "$tls/cert.pem" "$tls/key.pem"
 			fi
 			printf '}\n'
 		done
@@ -118,6 +200,9 @@ start_xinetd() {
 
 # Postfix: smtpd on loopback, virtual(8) delivering to mbox files under
 # $work/pf/mail, no chroot, no DNS, no peer name lookups, no flow delay.
+# A second smtpd listener offers STARTTLS (smtpd_tls_security_level=may,
+# with the bench's certificate, set for that listener alone in master.cf:
+# the plain one stays a Postfix without TLS, as sockmail's plain handler).
 start_postfix() {
 	local d=$work/pf u g i
 	command -v postfix >/dev/null || { echo "no postfix" >&2; return 1; }
@@ -165,6 +250,10 @@ biff = no
 EOF
 	cat >"$d/conf/master.cf" <<EOF
 127.0.0.1:$p_pf_smtp inet n - n - - smtpd
+127.0.0.1:$p_pf_smtps inet n - n - - smtpd
+  -o smtpd_tls_security_level=may
+  -o smtpd_tls_cert_file=$tls/cert.pem
+  -o smtpd_tls_key_file=$tls/key.pem
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -202,7 +291,7 @@ EOF
 	done
 	pid_postfix=$(tr -d ' ' <"$d/queue/pid/master.pid" 2>/dev/null) ||
 	    { echo "postfix: no master.pid after $i tries" >&2; return 1; }
-	wait_port "$p_pf_smtp"
+	wait_port "$p_pf_smtp" && wait_port "$p_pf_smtps"
 }
 
 stop_postfix() {
@@ -213,17 +302,21 @@ stop_postfix() {
 
 # Dovecot: POP3 only, plain text logins on loopback, mbox INBOX files in
 # $work/dc/home/USER/mbox (the same messages as the sockmail mail root).
-start_dovecot() {
+# Two instances on the same mail: one without TLS (ssl = no, as sockmail's
+# plain handler has no certificate), and one with the bench's certificate,
+# TLS 1.3 only, offering STLS on one port and pop3s on another. The plain
+# figures come from the first: a Dovecot without TLS configured, as the
+# plain sockmail handler has no certificate.
+dovecot_conf() {	# NAME SSL-SETTINGS LISTENERS
 	local d=$work/dc
-	command -v dovecot >/dev/null || { echo "no dovecot" >&2; return 1; }
-	mkdir -p "$d/run" "$d/state"
-	cat >"$d/dovecot.conf" <<EOF
-base_dir = $d/run
-state_dir = $d/state
-log_path = $d/dovecot.log
+	mkdir -p "$d/run-$1" "$d/state-$1"
+	cat >"$d/$1.conf" <<EOF
+base_dir = $d/run-$1
+state_dir = $d/state-$1
+log_path = $d/$1.log
 protocols = pop3
 listen = 127.0.0.1
-ssl = no
+$2
 disable_plaintext_auth = no
 auth_mechanisms = plain
 default_internal_user = dovecot
@@ -239,10 +332,7 @@ userdb {
   args = uid=dovecot gid=dovecot home=$d/home/%u
 }
 service pop3-login {
-  inet_listener pop3 {
-    address = 127.0.0.1
-    port = $p_dc_pop3
-  }
+$3
 }
 service imap-login {
   inet_listener imap {
@@ -250,10 +340,33 @@ service imap-login {
   }
 }
 EOF
-	dovecot -c "$d/dovecot.conf" -F 2>>"$d/dovecot.log" &
-	pid_dovecot=$!
-	all_pids="$all_pids $pid_dovecot"
-	wait_port "$p_dc_pop3"
+	dovecot -c "$d/$1.conf" -F 2>>"$d/$1.log" &
+	dovecot_pid=$!
+	all_pids="$all_pids $dovecot_pid"
+}
+
+start_dovecot() {
+	command -v dovecot >/dev/null || { echo "no dovecot" >&2; return 1; }
+	dovecot_conf plain "ssl = no" "  inet_listener pop3 {
+    address = 127.0.0.1
+    port = $p_dc_pop3
+  }"
+	pid_dovecot=$dovecot_pid
+	dovecot_conf tls "ssl = yes
+ssl_cert = <$tls/cert.pem
+ssl_key = <$tls/key.pem
+ssl_min_protocol = TLSv1.3" "  inet_listener pop3 {
+    address = 127.0.0.1
+    port = $p_dc_stls
+  }
+  inet_listener pop3s {
+    address = 127.0.0.1
+    port = $p_dc_pop3s
+    ssl = yes
+  }"
+	pid_dovecot_tls=$dovecot_pid
+	wait_port "$p_dc_pop3" && wait_port "$p_dc_stls" &&
+	    wait_port "$p_dc_pop3s"
 }
 
 # One GlusterFS volume for gfs1 and gfs2: cluster_start with two hosts
