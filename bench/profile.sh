@@ -464,26 +464,36 @@ end() {
 	[ "$1" = systemd ] || stop
 }
 
+# traced SUP H N OUT ERR TRACER...: start SUP with H, attach TRACER to the
+# supervisor's tree (-p its pid is added; its stderr to ERR) for N client
+# sessions (their output to OUT), then stop TRACER with SIGINT and SUP.
+traced() {
+	local s=$1 h=$2 n=$3 out=$4 err=$5 tpid
+	shift 5
+	begin "$s" "$h" || return 1
+	"$@" -p "$sup" >/dev/null 2>>"$err" &
+	tpid=$!
+	pids="$pids $tpid"
+	sleep 1
+	client "$h" "$p" "$n" >"$out"
+	sleep 0.5
+	kill -INT "$tpid" 2>/dev/null
+	wait "$tpid" 2>/dev/null
+	pids=${pids/ $tpid/}
+	end "$s"
+}
+
 # pass_strace SUP H DIR: strace -f -ff -T on the supervisor's tree for
 # STRACE_SESSIONS sessions; writes DIR/strace.calls (a line per syscall:
 # phase name seconds) with phase sup (the supervisor), setup (the
 # connection's process before the handler's execve), handler (from it to
 # the exit) or other (any other child).
 pass_strace() {
-	local s=$1 h=$2 d=$3 spid f pid cls el hp
+	local s=$1 h=$2 d=$3 f pid cls el hp
 	hp=$(hpath "$s" "$h")
 	mkdir -p "$d/st"
-	begin "$s" "$h" || return 1
-	strace -f -ff -T -qq -o "$d/st/t" -p "$sup" 2>>"$d/strace.err" &
-	spid=$!
-	pids="$pids $spid"
-	sleep 1
-	client "$h" "$p" "$ssessions" >"$d/strace.client"
-	sleep 0.5
-	kill -INT "$spid" 2>/dev/null
-	wait "$spid" 2>/dev/null
-	pids=${pids/ $spid/}
-	end "$s"
+	traced "$s" "$h" "$ssessions" "$d/strace.client" "$d/strace.err" \
+	    strace -f -ff -T -qq -o "$d/st/t" || return 1
 	for f in "$d"/st/t.*; do
 		[ -f "$f" ] || continue
 		pid=${f##*.}
@@ -525,21 +535,11 @@ pass_time() {
 # pass_perf SUP H DIR: perf record on the supervisor's tree for
 # RECORD_SESSIONS sessions.
 pass_perf() {
-	local s=$1 h=$2 d=$3 rpid
-	begin "$s" "$h" || return 1
-	perf record -q -g -m 4096 -o "$d/perf.data" -e cpu-clock/period=100000/ \
-	    -e page-faults/period=1,call-graph=no/ \
-	    -e context-switches/period=1,call-graph=no/ -p "$sup" \
-	    >/dev/null 2>>"$d/perf.err" &
-	rpid=$!
-	pids="$pids $rpid"
-	sleep 1
-	client "$h" "$p" "$rsessions" >"$d/perf.client"
-	sleep 0.3
-	kill -INT "$rpid" 2>/dev/null
-	wait "$rpid" 2>/dev/null
-	pids=${pids/ $rpid/}
-	end "$s"
+	local s=$1 h=$2 d=$3
+	traced "$s" "$h" "$rsessions" "$d/perf.client" "$d/perf.err" \
+	    perf record -q -g -m 4096 -o "$d/perf.data" \
+	    -e cpu-clock/period=100000/ -e page-faults/period=1,call-graph=no/ \
+	    -e context-switches/period=1,call-graph=no/ || return 1
 	# When each process last called execve (the handler's): the time of
 	# its COMM event. The samples are split by their time, not by the
 	# comm perf script shows, which lags when events arrive out of order.
