@@ -82,6 +82,7 @@ pretend_tls(void *arg, int timeout_ms)
 void
 fuzz_tls_hook(struct tls_hook *hook, struct transport *t)
 {
+	hook->prepare = NULL;
 	hook->start = pretend_tls;
 	hook->arg = t;
 }
