@@ -26,7 +26,7 @@ for h in smtp pop3 mailbox userinfo proxy; do
 	*) extra= ;;
 	esac
 	# shellcheck disable=SC2086 # flags and sources are word lists
-	$cc $flags -o "$out/fuzz-$h" "$top/fuzz/fuzz-$h.c" "$top/fuzz/fuzz-root.c" \
+	$cc $flags -o "$out/fuzz-$h" "$top/fuzz/fuzz-$h.c" "$top/fuzz/fuzz-root.c" "$top/fuzz/oracle.c" \
 	    $extra $lib -lcrypt
 	echo "built $out/fuzz-$h"
 done

@@ -2,6 +2,7 @@
 /* The scratch mail root the fuzz harnesses work in. */
 #include "config.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +10,41 @@
 #include <unistd.h>
 
 #include "fuzz-root.h"
+#include "store.h"
 #include "tls.h"
 
 #define MAILBOX	"From: a@x\nTo: bob@x\nSubject: one\nReceived: 2026-11-27 : 21 : 04\n" \
 		"\nbody\n..dot\n.\nFrom: b@x\nTo: bob@x\nSubject: two\n" \
 		"Received: 2026-11-27 : 21 : 05\nno empty line\n.\n"
+
+/* What the session harnesses' mailbox may start as: the one above, and
+ * what other programs leave (sockmail-mailbox(5)): its CRLF form, an mbox,
+ * text with no "." line, a killed delivery's room, NULs then text, binary
+ * bytes, a last "." without its LF. */
+#define NO_DOT		"From: x@y\nTo: bob@x\nno dot line at all\n"
+#define KILLED		"From: k@x\nTo\0\0\0\0\0\0\0\0"
+#define NUL_TEXT	"From: n@x\n\0\0\0\0text after NULs\n"
+#define BINARY		"\001\002junk\000\000\377\376 end\177"
+#define MBOX		"From sender@example.com Thu Nov 27 21:04:00 2026\n" \
+		"From: a@x\nSubject: s\n\nbody\n>From here\n\n"
+#define CRLF		"From: a@x\r\nTo: bob@x\r\nSubject: one\r\n" \
+		"Received: 2026-11-27 : 21 : 04\r\n\r\nbody\r\n..dot\r\n.\r\n" \
+		"From: b@x\r\nTo: bob@x\r\nSubject: two\r\n" \
+		"Received: 2026-11-27 : 21 : 05\r\nno empty line\r\n.\r\n"
+
+static const struct variant {
+	const char	*data;
+	size_t		 len;
+} variants[FUZZ_MAILBOX_VARIANTS] = {
+	{ MAILBOX, sizeof(MAILBOX) - 1 },
+	{ CRLF, sizeof(CRLF) - 1 },
+	{ MBOX, sizeof(MBOX) - 1 },
+	{ MAILBOX NO_DOT, sizeof(MAILBOX NO_DOT) - 1 },
+	{ MAILBOX KILLED, sizeof(MAILBOX KILLED) - 1 },
+	{ MAILBOX NUL_TEXT, sizeof(MAILBOX NUL_TEXT) - 1 },
+	{ MAILBOX BINARY, sizeof(MAILBOX BINARY) - 1 },
+	{ MAILBOX, sizeof(MAILBOX) - 2 },	/* the last LF left out */
+};
 
 /* alice's password is alicepw. */
 #define USERINFO "bob bobpass\nalice {CRYPT}$6$saltsalt$fxtrgNr0//Ip0B6ss2a/" \
@@ -55,7 +86,19 @@ fuzz_root(void)
 void
 fuzz_root_reset(void)
 {
-	put("USERS/bob/my_mailbox.txt", MAILBOX, sizeof(MAILBOX) - 1);
+	/* alice's mailbox (a delivery makes it) goes; bob's is put back. */
+	if (unlinkat(root_fd, "USERS/alice/" STORE_FILE, 0) < 0 &&
+	    errno != ENOENT)
+		abort();
+	put("USERS/bob/" STORE_FILE, MAILBOX, sizeof(MAILBOX) - 1);
+}
+
+void
+fuzz_put_variant(unsigned v)
+{
+	const struct variant *m = &variants[v % FUZZ_MAILBOX_VARIANTS];
+
+	fuzz_put_mailbox(m->data, m->len);
 }
 
 void

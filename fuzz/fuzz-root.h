@@ -9,6 +9,11 @@
 int	fuzz_root(void);
 void	fuzz_root_reset(void);
 void	fuzz_put_mailbox(const void *data, size_t len);
+
+/* Put one of bob's starting mailboxes (v modulo their count): the well
+ * formed one (0), then its CRLF form, an mbox, and tails of each kind. */
+#define FUZZ_MAILBOX_VARIANTS	8
+void	fuzz_put_variant(unsigned v);
 void	fuzz_put_userinfo(const void *data, size_t len);
 
 struct tls_hook;

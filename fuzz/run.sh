@@ -2,7 +2,9 @@
 # fuzz/run.sh [SECONDS] [HARNESS...]: run each libFuzzer harness (built by
 # fuzz/build.sh into $FUZZ_DIR, default build/fuzz) for SECONDS (default
 # 600), two at a time, starting from seed corpora made from tests/data
-# (kept between runs). Crashes land in $FUZZ_DIR/crash-*;
+# (kept between runs), seeded with $FUZZ_SEED (default: the clock; printed).
+# Besides crashes, the harnesses' oracle (fuzz/oracle.h) aborts when a
+# message or a foreign byte was lost. Crashes land in $FUZZ_DIR/crash-*;
 # each harness's last status line (execs, exec/s) is printed at the end,
 # and the exit status is 1 when any harness found something (CI runs it).
 set -eu
@@ -12,13 +14,26 @@ secs=${1:-600}
 [ $# -gt 0 ] && shift
 harnesses=${*:-smtp pop3 mailbox userinfo proxy}
 
+byte() {	# N: the byte of value N
+	# shellcheck disable=SC2059 # the format is the octal escape
+	printf "\\$(printf %o "$1")"
+}
+
 seed() {	# HARNESS: fill corpus-HARNESS from the test fixtures
 	local dir="$out/corpus-$1" f
 	mkdir -p "$dir"
 	case $1 in
-	smtp) for f in "$top"/tests/data/smtp-*/*.in; do
-		LC_ALL=C sed 's/$/\r/' "$f" >"$dir/$(basename "$(dirname "$f")")-$(basename "$f")"
+	smtp) # The first byte picks bob's mailbox (fuzz-root.c): the
+		# transcripts start from the well formed one; one delivery to
+		# bob and alice starts from each of the others.
+		for f in "$top"/tests/data/smtp-*/*.in; do
+		{ byte 0; LC_ALL=C sed 's/$/\r/' "$f"; } \
+		    >"$dir/$(basename "$(dirname "$f")")-$(basename "$f")"
 	done
+		for v in 1 2 3 4 5 6 7; do
+			{ byte "$v"; printf 'HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<bob@x>\r\nRCPT TO:<alice@x>\r\nDATA\r\nSubject: s\r\n\r\nbody\r\n.\r\nQUIT\r\n'; } \
+			    >"$dir/seed-mailbox-$v"
+		done
 		# SMTPUTF8 (RFC 6531): valid and invalid UTF-8 in addresses, with
 		# and without the parameter; a bare CR in the data.
 		printf 'EHLO x\r\nMAIL FROM:<j\303\266rg@b\303\274cher.example> SMTPUTF8 SIZE=9 BODY=8BITMIME\r\nRCPT TO:<bob@\344\276\213.example>\r\nRCPT TO:<b\303\266b@x>\r\nDATA\r\nSubject: \342\234\211\r\n\r\n\360\237\223\253\r\n.\r\nQUIT\r\n' \
@@ -32,7 +47,13 @@ seed() {	# HARNESS: fill corpus-HARNESS from the test fixtures
 		{ printf '\001'; sed 's/$/\r/' "$f"; } >"$dir/$(basename "$f")"
 		{ printf '\002STLS\r\nAUTH PLAIN AGJvYgBib2JwYXNz\r\n'; sed 's/$/\r/' "$f"; } \
 		    >"$dir/tls-$(basename "$f")"
-	done ;;
+	done
+		# Bits 3 to 5 of the first byte pick bob's mailbox: a login, a
+		# DELE and QUIT from each of the others.
+		for v in 1 2 3 4 5 6 7; do
+			{ byte $((v * 8 + 1)); printf 'LIST\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n'; } \
+			    >"$dir/seed-mailbox-$v"
+		done ;;
 	mailbox)
 		for f in "$top"/tests/data/*/*.mailbox "$top"/tests/data/*/*.mbox-*; do
 			[ -f "$f" ] && cp "$f" "$dir/$(basename "$f")"
@@ -66,10 +87,10 @@ seed() {	# HARNESS: fill corpus-HARNESS from the test fixtures
 
 run() {		# HARNESS
 	seed "$1"
-	(cd "$out" && ./fuzz-"$1" -max_total_time="$secs" -rss_limit_mb=512 -close_fd_mask=2 \
-	    -artifact_prefix="$out/crash-$1-" "corpus-$1" >"fuzz-$1.log" 2>&1) || {
-		echo "fuzz-$1: FOUND A CRASH (see $out/fuzz-$1.log)"
-		tail -n 40 "$out/fuzz-$1.log"
+	(cd "$out" && ./fuzz-"$1" -seed="$fuzz_seed" -max_total_time="$secs" -rss_limit_mb=512 \
+	    -close_fd_mask=2 -artifact_prefix="$out/crash-$1-" "corpus-$1" >"fuzz-$1.log" 2>&1) || {
+		echo "fuzz-$1: FOUND A CRASH, seed $fuzz_seed (see $out/fuzz-$1.log)"
+		tail -n 50 "$out/fuzz-$1.log"
 		: >"$out/found-$1"
 	}
 	printf 'fuzz-%s: ' "$1"
@@ -78,6 +99,9 @@ run() {		# HARNESS
 
 mkdir -p "$out"
 rm -f "$out"/found-*
+# libFuzzer's random seed: FUZZ_SEED replays a run (with the same corpus).
+fuzz_seed=${FUZZ_SEED:-$(( $(date +%s) % 4294967295 + 1 ))}
+echo "fuzz: seed $fuzz_seed (FUZZ_SEED=$fuzz_seed replays it)"
 
 # shellcheck disable=SC2086 # a list of harness names
 set -- $harnesses
