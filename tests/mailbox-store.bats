@@ -715,3 +715,99 @@ assert_settled() {
 		record labxyz "good one"
 	} | assert_rest_is "$(mailbox labxyz)" 0
 }
+
+# --- a mailbox's name: durable before the 250 that rests on it ----------------
+
+# update_with_fault LOGIN PASSWORD INJECT: DELE 1 and QUIT, with strace
+# injecting INJECT (e.g. fsync:signal=KILL:when=1) into the fsyncs of
+# LOGIN's folder only; the replies in $BATS_TEST_TMPDIR/update.out.
+update_with_fault() {
+	local folder
+	folder=$(realpath "$MAILROOT/USERS/$1")
+	printf 'USER %s\r\nPASS %s\r\nDELE 1\r\nQUIT\r\n' "$1" "$2" |
+	    ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o /dev/null -P "$folder" \
+	    -e trace=fsync -e inject="$3" \
+	    "$POP3D" -d "$MAILROOT" -n test.example -f 0 \
+	    >"$BATS_TEST_TMPDIR/update.out" 2>/dev/null || true
+}
+
+# traced_delivery LOGIN: deliver one message under strace -y, whose trace
+# of fsync and write goes to $BATS_TEST_TMPDIR/delivery.trace.
+traced_delivery() {
+	printf '%s\r\n' "HELO c" "MAIL FROM:<a@c>" "RCPT TO:<$1@test.example>" \
+	    DATA "Subject: after" "" "body" . QUIT |
+	    ASAN_OPTIONS=detect_leaks=0 strace -f -qq -y -s 4096 \
+	    -o "$BATS_TEST_TMPDIR/delivery.trace" -e trace=fsync,write \
+	    "$SMTPD" -d "$MAILROOT" -n test.example >"$BATS_TEST_TMPDIR/delivery.out" \
+	    2>/dev/null
+}
+
+# assert_folder_synced_before_250 LOGIN: in the delivery's trace, LOGIN's
+# folder is fsynced before the 250 after DATA is written.
+assert_folder_synced_before_250() {
+	local folder
+	folder=$(realpath "$MAILROOT/USERS/$1")
+	run awk -v dir="<$folder>" '
+	    index($0, "fsync(") && index($0, dir ")") { synced = 1 }
+	    index($0, "Message accepted for delivery") { print (synced ? "synced" : "not synced"); exit }
+	    ' "$BATS_TEST_TMPDIR/delivery.trace"
+	assert_output synced
+}
+
+@test "UPDATE killed between its rename and the folder's fsync: the mailbox stays unsettled (sticky bit), and the next delivery fsyncs the folder before its 250" {
+	require_strace
+	put_messages labxyz one two three
+	update_with_fault labxyz labpass fsync:signal=KILL:when=1
+	# The rename was made: message 1 is gone, the new file unsettled.
+	cat "$D/two.msg" "$D/three.msg" >"$BATS_TEST_TMPDIR/want"
+	assert_bytes "$BATS_TEST_TMPDIR/want" "$(mailbox labxyz)"
+	assert_equal "$(stat -c %a "$(mailbox labxyz)")" 1600
+	traced_delivery labxyz
+	assert_folder_synced_before_250 labxyz
+	assert_equal "$(stat -c %a "$(mailbox labxyz)")" 600
+	# Settled: the delivery after it pays no folder fsync.
+	traced_delivery labxyz
+	run grep -c "fsync(.*<$(realpath "$MAILROOT/USERS/labxyz")>)" \
+	    "$BATS_TEST_TMPDIR/delivery.trace"
+	assert_output 0
+}
+
+@test "UPDATE whose folder fsync fails answers +OK (the new mailbox stands, logged); the next delivery whose folder fsync fails too gets 451 and stores nothing" {
+	require_strace
+	put_messages labxyz one two three
+	update_with_fault labxyz labpass fsync:error=EIO:when=1
+	run tr -d '\r' <"$BATS_TEST_TMPDIR/update.out"
+	assert_line --index 4 "+OK Thanks for using POP3 server"
+	assert_equal "$(stat -c %a "$(mailbox labxyz)")" 1600
+	cat "$D/two.msg" "$D/three.msg" >"$BATS_TEST_TMPDIR/want"
+	# The folder's fsync fails again: no 250 on a name that may vanish.
+	printf '%s\r\n' "HELO c" "MAIL FROM:<a@c>" "RCPT TO:<labxyz@test.example>" \
+	    DATA "Subject: lost" "" "body" . QUIT |
+	    ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o /dev/null \
+	    -P "$(realpath "$MAILROOT/USERS/labxyz")" -e trace=fsync \
+	    -e inject=fsync:error=EIO:when=1 \
+	    "$SMTPD" -d "$MAILROOT" -n test.example >"$BATS_TEST_TMPDIR/out" 2>/dev/null
+	run tr -d '\r' <"$BATS_TEST_TMPDIR/out"
+	assert_line --index 5 "451 Requested action aborted: local error in processing"
+	assert_bytes "$BATS_TEST_TMPDIR/want" "$(mailbox labxyz)"
+	assert_equal "$(stat -c %a "$(mailbox labxyz)")" 1600
+	# Then one that can: 250, settled.
+	traced_delivery labxyz
+	assert_folder_synced_before_250 labxyz
+	assert_equal "$(stat -c %a "$(mailbox labxyz)")" 600
+}
+
+@test "a delivery that creates the mailbox, killed between the file's creation and the folder's fsync, leaves it unsettled; the next delivery settles it before its 250" {
+	require_strace
+	mkdir -p "$MAILROOT/USERS/labxyz"
+	printf '%s\r\n' "HELO c" "MAIL FROM:<a@c>" "RCPT TO:<labxyz@test.example>" \
+	    DATA "Subject: first" "" "body" . QUIT |
+	    ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o /dev/null \
+	    -P "$(realpath "$MAILROOT/USERS/labxyz")" -e trace=fsync \
+	    -e inject=fsync:signal=KILL:when=1 \
+	    "$SMTPD" -d "$MAILROOT" -n test.example >/dev/null 2>&1 || true
+	assert_equal "$(stat -c '%a %s' "$(mailbox labxyz)")" "1600 0"
+	traced_delivery labxyz
+	assert_folder_synced_before_250 labxyz
+	assert_equal "$(stat -c %a "$(mailbox labxyz)")" 600
+}

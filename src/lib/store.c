@@ -232,6 +232,29 @@ open_user_folder(int root_fd, const char *login)
 	return fd;
 }
 
+/* Settle the mailbox fd in user_fd (store.h, Names): fsync the folder
+ * and USERS, then clear the bit. Clearing it may fail (a mailbox someone
+ * else owns): the next writer then fsyncs again, which costs a little, no
+ * more. */
+static int
+settle(int user_fd, int fd, mode_t mode)
+{
+	int users_fd;
+
+	if (fsync(user_fd) < 0)
+		return -1;
+	users_fd = openat(user_fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (users_fd < 0)
+		return -1;
+	if (fsync(users_fd) < 0) {
+		io_close_keep_errno(users_fd);
+		return -1;
+	}
+	(void)close(users_fd);
+	(void)fchmod(fd, mode & 0777);
+	return 0;
+}
+
 /* Open the mailbox file in user_fd, creating it when missing; refuse
  * anything but a regular file with one link. */
 static int
@@ -243,8 +266,11 @@ open_mailbox_file(int user_fd, struct stat *st_out)
 
 	fd = openat(user_fd, STORE_FILE, flags);
 	if (fd < 0 && errno == ENOENT) {
-		fd = openat(user_fd, STORE_FILE, flags | O_CREAT | O_EXCL, 0600);
-		if (fd >= 0 && fsync(user_fd) < 0) {
+		/* Born unsettled (store.h, Names), and settled at once;
+		 * killed in between, the next writer settles it. */
+		fd = openat(user_fd, STORE_FILE, flags | O_CREAT | O_EXCL,
+		    STORE_UNSETTLED | 0600);
+		if (fd >= 0 && settle(user_fd, fd, 0600) < 0) {
 			io_close_keep_errno(fd);
 			return -1;
 		}
@@ -407,6 +433,8 @@ store_append_begin_max(int root_fd, const char *login, off_t len, off_t max,
 	a->appending = true;
 	if (store_fresh_stat(a->box.fd, a->box.remote, true, &st) < 0)
 		goto fail;
+	a->unsettled = (st.st_mode & STORE_UNSETTLED) != 0;
+	a->mode = st.st_mode;
 	whole = store_repair_tail(&a->box, st.st_size);
 	if (whole < 0)
 		goto fail;
@@ -512,11 +540,16 @@ store_append_publish(struct store_append *a)
 int
 store_append_commit(struct store_append *a)
 {
-	if (a->synced)
-		return 0;
-	if (fsync(a->box.fd) < 0)
-		return -1;
-	a->synced = true;
+	if (!a->synced) {
+		if (fsync(a->box.fd) < 0)
+			return -1;
+		a->synced = true;
+	}
+	if (a->unsettled) {
+		if (settle(a->box.user_fd, a->box.fd, a->mode) < 0)
+			return -1;
+		a->unsettled = false;
+	}
 	return 0;
 }
 
@@ -712,7 +745,7 @@ store_replace_begin(struct store_box *b, struct store_replace *r)
 		goto fail;
 	remove_stale_copies(b->user_fd);
 	r->tmp_fd = openat(b->user_fd, r->tmp, O_RDWR | O_CREAT | O_EXCL |
-	    O_NOFOLLOW | O_CLOEXEC, 0600);
+	    O_NOFOLLOW | O_CLOEXEC, STORE_UNSETTLED | 0600);
 	if (r->tmp_fd < 0)
 		goto fail;
 	return 0;
@@ -745,15 +778,16 @@ store_replace_commit(struct store_replace *r)
 		return -1;
 	if (renameat(b->user_fd, r->tmp, b->user_fd, STORE_FILE) < 0)
 		return -1;
-	/* The rename is done: the new mailbox stands even if the folder's
-	 * fsync fails, so that is only logged. */
-	if (fsync(b->user_fd) < 0)
-		log_event(LOG_ERR, "update", "mailbox of %s: fsync of the "
-		    "folder: %s", b->login, strerror(errno));
 	/* Closing the old file lets go of its locks: deliveries waiting on
 	 * it find the name moved, and append to the new file. */
 	(void)close(b->fd);
 	b->fd = r->tmp_fd;
+	/* The rename is done: the new mailbox stands even if the folder's
+	 * fsync fails, so that is only logged, and the mailbox stays
+	 * unsettled for the next delivery to settle. */
+	if (settle(b->user_fd, b->fd, 0600) < 0)
+		log_event(LOG_ERR, "update", "mailbox of %s: fsync of the "
+		    "folder: %s", b->login, strerror(errno));
 	r->tmp_fd = -1;
 	r->tmp[0] = '\0';
 	return 0;

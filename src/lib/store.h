@@ -75,7 +75,16 @@
  * copied whole to my_mailbox.txt.tail.<time>.<host>.<pid>, fsynced with
  * its folder, logged, and only then cut off.
  * A "." left without its LF at the end gets the LF. No other byte is
- * ever cut, but by a replace leaving out what the maildrop deleted. */
+ * ever cut, but by a replace leaving out what the maildrop deleted.
+ *
+ * Names. A record is durable only once the mailbox's name is too: a
+ * file created, or renamed over the old one by a replace, needs its
+ * folder fsynced, and whoever makes that name may be killed, or its
+ * folder's fsync may fail, before then. So a mailbox is born with the
+ * sticky bit (S_ISVTX, no meaning for a regular file on Linux: "unsettled")
+ * and loses it only after its folder, and the folders above up to USERS,
+ * are fsynced. A delivery that finds the bit fsyncs those folders itself
+ * before it commits; a failure there is the delivery's failure. */
 #ifndef SOCKMAIL_STORE_H
 #define SOCKMAIL_STORE_H
 
@@ -89,6 +98,9 @@
 #define STORE_USERS_DIR		"USERS"
 #define STORE_FILE		"my_mailbox.txt"
 #define STORE_TAIL_PREFIX	STORE_FILE ".tail."
+
+/* The mode bit of a mailbox whose name may not be durable yet (Names). */
+#define STORE_UNSETTLED		S_ISVTX
 
 enum store_lock {
 	STORE_LOCK_APPEND,
@@ -146,6 +158,8 @@ struct store_append {
 	off_t		 written;	/* how much of it is written */
 	bool		 appending;	/* APPEND held */
 	bool		 synced;	/* the record is durable */
+	bool		 unsettled;	/* its name may not be (above, Names) */
+	mode_t		 mode;		/* the file's, when opened */
 };
 
 /* Open login's mailbox (creating folder and file: sockmail-mailbox(5),
@@ -183,7 +197,8 @@ int	store_append_write(void *a, const void *data, size_t n);
  * the next holder and let go of APPEND. Returns 0, or -1 with errno set. */
 int	store_append_publish(struct store_append *a);
 
-/* Make the published record durable (fsync). Returns 0, or -1. */
+/* Make the published record durable (fsync), and the mailbox's name
+ * when it is unsettled (above). Returns 0, or -1. */
 int	store_append_commit(struct store_append *a);
 
 /* Before publish: cut the record off again and fsync. Returns 0, or -1
@@ -238,7 +253,9 @@ int	store_replace_write(void *r, const void *data, size_t n);
 
 /* Make the new file the mailbox: fsync it, rename it over the old one,
  * fsync the folder. From then on b is the new file, with MAILDROP held.
- * Returns 0, or -1 with errno set and the old mailbox untouched. */
+ * Returns 0, or -1 with errno set and the old mailbox untouched. When
+ * only the folder's fsync fails, the new file stays the mailbox, still
+ * unsettled, and 0 is returned: the next delivery settles it. */
 int	store_replace_commit(struct store_replace *r);
 
 /* Let go of the replace's locks; on a replace not committed, remove the

@@ -1396,8 +1396,9 @@ test_replace(void)
 	}
 	rc = fstatat(root_fd, user_path("rep", r.tmp), &st,
 	    AT_SYMLINK_NOFOLLOW);
-	ok(rc == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600,
-	    "replace: it is made in the user's folder, mode 0600");
+	ok(rc == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_mode & 07777) == (STORE_UNSETTLED | 0600),
+	    "replace: it is made in the user's folder, unsettled (mode 1600)");
 	ok(missing(user_path("rep", "my_mailbox.txt.otherhost.12.tmp")) &&
 	    missing(user_path("rep", "my_mailbox.idx.otherhost.13.tmp")),
 	    "replace: stale copies of killed replaces are removed");
@@ -1421,6 +1422,8 @@ test_replace(void)
 	    fstat(b.fd, &st) == 0 && st.st_ino == inode_of(mbox_of("rep")),
 	    "replace: the box is now the new file under the name");
 	ok(fd_is(b.fd, REC_B, LEN(REC_B)), "replace: it holds what was written");
+	ok(fstat(b.fd, &st) == 0 && (st.st_mode & 07777) == 0600,
+	    "replace: settled once its folder is synced (mode 0600)");
 	h = held(mbox_of("rep"), STORE_LOCK_MAILDROP, F_RDLCK);
 	ok(h, "replace: MAILDROP is held on the new file");
 	h = held(mbox_of("rep"), STORE_LOCK_GATE, F_WRLCK) ||
