@@ -16,6 +16,8 @@
 load helpers
 load net
 load cluster
+load locking
+load model
 
 setup_file() {
 	local why
@@ -184,6 +186,22 @@ host_log() {
 	assert_success
 	assert_output --partial "all there"
 	summary "$output"
+}
+
+@test "the model test through both hosts' mounts: deliveries, POP3 sessions, errors, kill -9 and foreign tails, each through either mount, every mailbox equal to the model after every step" {
+	require_strace
+	# A mail root of its own in the volume, used through both mounts and
+	# checked on the brick, past every client's cache.
+	mkdir "$CLUSTER_TOP/host0/model"
+	# shellcheck disable=SC2046 # the options are one word each, or none
+	model_run \
+	    --mailroot "$CLUSTER_TOP/host0/model,$CLUSTER_TOP/host1/model" \
+	    --check-root "$CLUSTER_TOP/brick/b0/model" \
+	    --steps "$(model_steps 400 150)" $(deadline_option 150) \
+	    $(seed_option) --allow "$MODEL_ALLOW"
+	echo "$output"
+	assert_model_passed
+	assert_line --regexp ' [1-9][0-9]* deliveries acknowledged,'
 }
 
 @test "a forced unmount of host A's FUSE client during deliveries: A answers 451 or -ERR, host B goes on, nothing acknowledged is lost" {

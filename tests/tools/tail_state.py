@@ -23,49 +23,10 @@ the line ending); a "." at the very end without its LF still ends one.
 """
 
 import os
-import re
 import sys
 
-RECEIVED = re.compile(rb"^Received: \d{4}-\d{2}-\d{2} : \d{2} : \d{2}$")
-
-
-def split(data):
-    """(whole, tail, messages)."""
-    end = count = pos = 0
-    while pos < len(data):
-        nl = data.find(b"\n", pos)
-        if nl < 0:
-            if data[pos:] in (b".", b".\r"):
-                end, count = len(data), count + 1
-            break
-        line = data[pos:nl]
-        if line in (b".", b".\r"):
-            end, count = nl + 1, count + 1
-        pos = nl + 1
-    return data[:end], data[end:], count
-
-
-def prefix_of_record(text, record):
-    """Whether text is how record begins, its Received: line compared by
-    form only (the minute may differ)."""
-    if len(text) > len(record):
-        return False
-    got = text.split(b"\n")
-    want = record[:len(text)].split(b"\n")
-    full = record.split(b"\n")
-    for i, (g, w) in enumerate(zip(got, want)):
-        if g.startswith(b"Received: ") or w.startswith(b"Received: "):
-            last = i == len(got) - 1
-            if last:
-                if not full[i].startswith(b"Received: ") or \
-                        len(g) > len(full[i]):
-                    return False
-                continue
-            if not (RECEIVED.match(g) and RECEIVED.match(full[i])):
-                return False
-        elif g != w:
-            return False
-    return True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mboxfmt import is_killed_tail, prefix_of_record, split  # noqa: E402
 
 
 def main():
@@ -81,9 +42,7 @@ def main():
         print("whole %d" % count)
         return 0
     text = tail.split(b"\0", 1)[0]
-    killed = (b"\0" in tail and tail[len(text):].strip(b"\0") == b"" and
-              (text == b"" or text.startswith(b"From: ") or
-               b"From: ".startswith(text)))
+    killed = is_killed_tail(tail)
     if killed and len(sys.argv) == 3:
         with open(sys.argv[2], "rb") as f:
             record = f.read()
