@@ -695,7 +695,11 @@ remove_stale_copies(int user_fd)
 	DIR *dir;
 	int fd;
 
-	fd = dup(user_fd);
+	/* A fresh open of the folder, not a dup of user_fd: a network file
+	 * system's client may answer a directory opened at login from what
+	 * it read then, without what a killed process on another host left
+	 * since. */
+	fd = openat(user_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	dir = fdopendir(fd);
