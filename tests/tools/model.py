@@ -427,7 +427,8 @@ class Handler:
         self.run, self.name, self.fault = run, name, fault
         self.trace = os.path.join(run.workdir, "trace-%s.txt" % name)
         self.errpath = os.path.join(run.workdir, "stderr-%s.txt" % name)
-        cmd = ["strace", "-f", "-qq", "-y", "-s", "512", "-o", self.trace,
+        cmd = ["strace", "-f", "-qq", "-ttt", "-y", "-s", "512", "-o",
+               self.trace,
                "-e", "trace=" + TRACE_SET]
         inject = fault.inject()
         # strace 6 does not deliver an injected signal under seccomp-bpf.
@@ -580,6 +581,7 @@ class Oracle:
     LINE = re.compile(r"^(\d+)\s+(\w+)\((.*)\)\s+=\s+(-?\d+|\?)(<[^>]*>)?"
                       r"(\(deleted\))?(.*)$")
     FD = re.compile(r"^(-?\d+|AT_FDCWD)<([^>]*)>(\(deleted\))?")
+    STAMP = re.compile(r"^(\d+\s+)(\d+\.\d+)\s+")
     STR = r'"((?:[^"\\]|\\.)*)"'
     OPENAT = re.compile(r"^[^<]*<([^>]*)>, " + STR + r", ([A-Z_|0-9]+)")
     RENAME = re.compile(r"^[^<]*<([^>]*)>, " + STR + r", [^<]*<([^>]*)>, "
@@ -590,6 +592,8 @@ class Oracle:
         self.roots = [os.path.realpath(r) for r in roots]
         self.strict_cache = strict_cache
         self.pending = {}       # folder: {name: [pid, what, fsync failed]}
+        self.synced_at = {}     # folder: time of its last good fsync
+        self.now = 0.0          # the time of the trace line at hand
         self.killed = set()     # pids of handlers that were killed
         self.acks = 0
         self.fsyncs = 0
@@ -627,6 +631,12 @@ class Oracle:
         with open(trace, "r", encoding="utf-8", errors="replace") as f:
             lines = f.read().splitlines()
         for text in lines:
+            # "PID TIME call(...)": the time orders what two handlers of
+            # one step did (a delivery during a POP3 session).
+            stamp = self.STAMP.match(text)
+            if stamp:
+                self.now = float(stamp.group(2))
+                text = stamp.group(1) + text[stamp.end():]
             if "+++ killed by SIGKILL" in text:
                 killed = True
                 self.killed.add(int(text.split()[0]))
@@ -674,6 +684,8 @@ class Oracle:
                     self.fsyncs += 1
                     dirty.pop(rel, None)
                     self.pending.pop(rel, None)
+                    self.synced_at[rel] = max(self.now,
+                                              self.synced_at.get(rel, 0.0))
                     for key in [k for k in own if k[0] == rel]:
                         del own[key]
                 elif rel is not None and not faked:
@@ -733,7 +745,11 @@ class Oracle:
         return findings, injected, killed
 
     def _made(self, key, pid, step, text):
-        """An entry made (created, renamed to) in a folder of USERS/."""
+        """An entry made (created, renamed to) in a folder of USERS/,
+        unless another handler of the step, whose trace was read first,
+        fsynced the folder after it."""
+        if self.synced_at.get(key[0], -1.0) > self.now:
+            return
         self.pending.setdefault(key[0], {})[key[1]] = [
             pid, "step %d: %s" % (step, text), False]
 
