@@ -433,7 +433,6 @@ store_append_begin_max(int root_fd, const char *login, off_t len, off_t max,
 	a->appending = true;
 	if (store_fresh_stat(a->box.fd, a->box.remote, true, &st) < 0)
 		goto fail;
-	a->unsettled = (st.st_mode & STORE_UNSETTLED) != 0;
 	a->mode = st.st_mode;
 	whole = store_repair_tail(&a->box, st.st_size);
 	if (whole < 0)
@@ -545,10 +544,10 @@ store_append_commit(struct store_append *a)
 			return -1;
 		a->synced = true;
 	}
-	if (a->unsettled) {
+	if (a->mode & STORE_UNSETTLED) {
 		if (settle(a->box.user_fd, a->box.fd, a->mode) < 0)
 			return -1;
-		a->unsettled = false;
+		a->mode &= ~(mode_t)STORE_UNSETTLED;
 	}
 	return 0;
 }

@@ -158,8 +158,8 @@ struct store_append {
 	off_t		 written;	/* how much of it is written */
 	bool		 appending;	/* APPEND held */
 	bool		 synced;	/* the record is durable */
-	bool		 unsettled;	/* its name may not be (above, Names) */
-	mode_t		 mode;		/* the file's, when opened */
+	mode_t		 mode;		/* the file's; STORE_UNSETTLED while its
+					 * name may not be durable (Names) */
 };
 
 /* Open login's mailbox (creating folder and file: sockmail-mailbox(5),
